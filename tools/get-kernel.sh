@@ -33,6 +33,12 @@ resolve_version() {
 	return 1
 }
 
+# Resolving takes a few apt-cache calls: do it at most once a day.
+if [ -n "$(find "$KCACHE/env" -mmin -1440 2>/dev/null)" ] &&
+   . "$KCACHE/env" && [ -f "$KCACHE/${KVER%-amd64}/.complete" ]; then
+	echo "$KCACHE/env"
+	exit 0
+fi
 abi=$(resolve_version) || die "no Linux 6.12 image in $SUITE (run tools/host-setup.sh)"
 KVER=$abi-amd64
 dir=$KCACHE/$abi
@@ -52,6 +58,10 @@ if [ ! -f "$dir/.complete" ]; then
 	find "$dir/root" -type l -lname '/usr/*' | while read -r l; do
 		ln -sfn "$dir/root$(readlink "$l")" "$l"
 	done
+	sed -i "s|^include /usr/src/|include $dir/root/usr/src/|" \
+		"$dir/root/usr/src/linux-headers-$abi-amd64/Makefile"
+	# The image package ships no modules.dep: make one for modinfo/modprobe.
+	depmod -b "$dir/root" "$abi-amd64"
 	# linux-source-6.12 of the same version when the suite has it,
 	# else the newest one: only scripts and selftest headers are taken.
 	srcver=$(apt-cache madison linux-source-6.12 | awk -v s="$SUITE" '$0 ~ " "s"/" {print $3; exit}')

@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Helpers for the shell selftests.  Source it; the tests run in a guest
+# booted by tools/vmrun, whose /vblk/run.conf names the disks.
+
+KSFT_PASS=0
+KSFT_FAIL=1
+KSFT_SKIP=4
+
+[ -r /vblk/run.conf ] && . /vblk/run.conf
+
+# vblk_dev NAME: the /dev node of the disk the runner attached as NAME.
+vblk_dev() {
+	local s
+	for s in /sys/block/vd*/serial; do
+		[ -r "$s" ] || continue
+		if [ "$(cat "$s")" = "$1" ]; then
+			s=${s%/serial}
+			echo "/dev/${s##*/}"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# vblk_class NAME: the disk class (ram, file, null, ...) NAME was made as.
+vblk_class() {
+	local d
+	for d in $VBLK_DISK_CLASSES; do
+		[ "${d%%:*}" = "$1" ] && { echo "${d#*:}"; return 0; }
+	done
+	return 1
+}
+
+# vblk_host ACTION ARGS: ask the host (tools/vmrun) to do something, e.g.
+# "device_del NAME" or "qmp {json}".  Prints the reply's JSON; fails when
+# the host reports a failure.
+vblk_host() {
+	local reply rc
+	echo "VBLK-HOST $*" >/dev/ttyS1
+	read -r reply </dev/ttyS1
+	set -- $reply
+	rc=$2
+	shift 2
+	echo "$*"
+	[ "$rc" = 0 ]
+}
+
+ktap_log() { echo "# $*"; }
+fail() { echo "# FAIL: $*"; exit $KSFT_FAIL; }

@@ -1,0 +1,312 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""make check: every test of the project, KTAP throughout.
+
+Groups, in order: prepare (host packages, QEMU, kernel, module and test
+builds), static (checkpatch, W=1 + sparse, QEMU checkpatch on the series),
+qtest (QEMU's virtio-blk qtests), runner (the VM runner's own failure
+detection), and one group per line of selftests/vmtests.conf (kselftests
+in a guest).  A missing prerequisite is a failed test, never a skip.
+The last line is "N passed, N failed"; the exit status is 0 only when
+nothing failed.
+"""
+
+import argparse
+import glob
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE = os.environ.get("VBLK_CACHE", "/var/cache/vblk-adaptive")
+TOOLS = os.path.join(ROOT, "tools")
+VMRUN = os.path.join(TOOLS, "vmrun.py")
+PY = "/usr/bin/python3"
+
+
+def out(line=""):
+    print(line, flush=True)
+
+
+class Group:
+    """One top-level KTAP test whose subtests are the leaves we count."""
+
+    def __init__(self, name):
+        self.name = name
+        self.results = []       # (ok, name, directive)
+        self.lines = []
+
+    def add(self, ok, name, directive="", log=""):
+        self.results.append((ok, name, directive))
+        for ln in log.splitlines()[-60:] if (log and not ok) else []:
+            self.lines.append(f"# {ln}")
+        self.lines.append(f"{'ok' if ok else 'not ok'} {len(self.results)} {name}"
+                          f"{' # ' + directive if directive else ''}")
+        out(f"    {self.lines[-1]}")
+
+    def comment(self, text):
+        out(f"    # {text}")
+
+    @property
+    def passed(self):
+        return sum(1 for ok, _, d in self.results if ok and not d.startswith("SKIP"))
+
+    @property
+    def failed(self):
+        return sum(1 for ok, _, _ in self.results if not ok)
+
+
+def sh(cmd, timeout=None, **kw):
+    """Run a command; return (status, combined output)."""
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=timeout, shell=isinstance(cmd, str), **kw)
+        return p.returncode, p.stdout
+    except subprocess.TimeoutExpired as exc:
+        return 124, (exc.stdout or b"").decode(errors="replace") + "\n(timed out)"
+
+
+def kernel_env():
+    env = {}
+    with open(os.path.join(CACHE, "kernel", "env")) as f:
+        for line in f:
+            key, _, val = line.strip().partition("=")
+            env[key] = val
+    return env
+
+
+# -- prepare ----------------------------------------------------------------
+def prepare(g):
+    """Install and build everything; stream long steps' progress."""
+    state = {}
+    steps = [
+        ("host-setup", ["bash", f"{TOOLS}/host-setup.sh"]),
+        ("guest-kernel", ["bash", f"{TOOLS}/get-kernel.sh"]),
+        ("firmware", ["bash", f"{TOOLS}/get-firmware.sh"]),
+        ("qemu-build", ["bash", f"{TOOLS}/build-qemu.sh"]),
+        ("initramfs", ["bash", f"{TOOLS}/mkinitramfs.sh"]),
+    ]
+    for name, cmd in steps:
+        g.comment(f"{name} ...")
+        # stderr (progress) goes straight to the console; stdout is the result.
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+        state[name] = p.returncode == 0
+        g.add(p.returncode == 0, name, log=p.stdout)
+        if name in ("host-setup", "guest-kernel") and p.returncode:
+            break
+    if state.get("guest-kernel"):
+        rc, log = sh(["make", "-C", os.path.join(ROOT, "selftests")])
+        state["selftests-build"] = rc == 0
+        g.add(rc == 0, "selftests-build", log=log)
+        rc, log = sh(["bash", f"{TOOLS}/build-module.sh", f"{TOOLS}/tests/vmrun-warn"])
+        state["warn-module"] = rc == 0
+        g.add(rc == 0, "vmrun-warn-module", log=log)
+    return state
+
+
+# -- static -----------------------------------------------------------------
+def static(g, state):
+    srcs = sorted(glob.glob(os.path.join(ROOT, "guest", "*.[ch]")))
+    if not state.get("guest-kernel"):
+        g.add(False, "guest-checkpatch", "no kernel sources")
+    elif not srcs:
+        g.add(False, "guest-checkpatch", "no guest sources")
+    else:
+        ksrc = kernel_env()["KSRC"]
+        rc, log = sh(["perl", f"{ksrc}/scripts/checkpatch.pl", "--strict", "--no-tree",
+                      "--terse", "-f"] + srcs)
+        g.add(rc == 0, "guest-checkpatch", log=log)
+    if state.get("guest-kernel") and srcs:
+        rc, log = sh(["bash", f"{TOOLS}/build-module.sh", "--sparse"])
+        state["module"] = rc == 0
+        g.add(rc == 0, "guest-build-W1-sparse", log=log)
+    else:
+        state["module"] = False
+        g.add(False, "guest-build-W1-sparse", "nothing to build")
+
+    patches = sorted(glob.glob(os.path.join(ROOT, "host-qemu-patch", "0*.patch")))
+    patches = [p for p in patches if not os.path.basename(p).startswith("0000-")]
+    qsrc = os.path.join(CACHE, "qemu", "src")
+    if not patches:
+        g.add(False, "qemu-checkpatch", "no patches in host-qemu-patch/")
+        g.add(False, "qemu-series-applies-to-pristine", "no patches")
+        return
+    rc, log = sh([f"{qsrc}/scripts/checkpatch.pl"] + patches, cwd=qsrc)
+    g.add(rc == 0, "qemu-checkpatch", log=log)
+    # The series must apply with git am to upstream 10.0.2 as shipped.
+    wt = tempfile.mkdtemp(prefix="vblk-pristine-", dir="/var/tmp")
+    rc, log = sh(f"git -C {qsrc} worktree add -q --detach {wt} pristine && "
+                 f"git -C {wt} -c user.name=check -c user.email=check@invalid "
+                 f"am -q {' '.join(map(shlex.quote, patches))}")
+    sh(f"git -C {qsrc} worktree remove --force {wt}; rm -rf {wt}; "
+       f"git -C {qsrc} worktree prune")
+    g.add(rc == 0, "qemu-series-applies-to-pristine", log=log)
+
+
+# -- qtest ------------------------------------------------------------------
+def qtest(g, state):
+    build = os.path.join(CACHE, "qemu", "build")
+    binary = os.path.join(build, "tests", "qtest", "qos-test")
+    if not state.get("qemu-build") or not os.access(binary, os.X_OK):
+        g.add(False, "qos-test", "QEMU build missing")
+        return
+    env = dict(os.environ, QTEST_QEMU_BINARY=os.path.join(build, "qemu-system-x86_64"),
+               QTEST_QEMU_IMG="", PYTHON=PY)
+    rc, listing = sh([binary, "-l"], env=env, timeout=120)
+    paths = [ln.strip() for ln in listing.splitlines()
+             if "virtio-blk" in ln and ln.strip().startswith("/")]
+    if rc or not paths:
+        g.add(False, "qos-test-list", log=listing)
+        return
+    for path in paths:
+        rc, log = sh([binary, "--tap", "-p", path], env=env, timeout=300)
+        short = path.split("/virtio-blk-tests/")[-1] if "/virtio-blk-tests/" in path else path
+        transport = "pci" if "virtio-blk-pci" in path else path.split("/")[-3]
+        g.add(rc == 0 and re.search(r"^ok ", log, re.M) is not None
+              and "not ok" not in log, f"{transport}:{short}", log=log)
+
+
+# -- runner self-test -------------------------------------------------------
+def vmrun(args, timeout=600):
+    return sh([PY, VMRUN] + args, timeout=timeout)
+
+
+def runner(g, state):
+    if not (state.get("qemu-build") and state.get("initramfs")):
+        g.add(False, "runner", "QEMU or initramfs missing")
+        return
+    base = ["--driver", "stock", "--disk", "r:ram:size=8M", "--timeout", "120"]
+    before = set(glob.glob("/var/tmp/vblk-run-*"))
+
+    rc, log = vmrun(base + ["--cmd", "echo hello-from-guest"])
+    g.add(rc == 0 and "hello-from-guest" in log, "passing-command-passes", log=log)
+
+    rc, log = vmrun(base + ["--disk", "l:loop-rot:size=8M", "--cmd", "exit 3"])
+    g.add(rc != 0 and "exited with 3" in log, "failing-command-fails", log=log)
+
+    fail = os.path.join(TOOLS, "tests", "always_fail.sh")
+    rc, log = vmrun(base + ["--file", f"{fail}:/selftests/always_fail.sh",
+                            "--selftests", "boot.sh always_fail.sh"])
+    g.add(rc != 0 and re.search(r"^not ok 2 ", log, re.M) is not None
+          and re.search(r"^ok 1 ", log, re.M) is not None,
+          "failing-selftest-fails", log=log)
+
+    ko = os.path.join(TOOLS, "tests", "vmrun-warn", "vmrun_warn.ko")
+    rc, log = vmrun(base + ["--file", ko, "--cmd", "insmod /vblk/files/vmrun_warn.ko"])
+    g.add(rc != 0 and "reported problems" in log and "WARNING:" in log,
+          "guest-warn-fails", log=log)
+
+    t0 = time.time()
+    rc, log = vmrun(base[:-1] + ["25", "--cmd", "sleep 600"])
+    g.add(rc != 0 and "timeout after 25 s" in log and time.time() - t0 < 90,
+          "timeout-fails", log=log)
+
+    left = set(glob.glob("/var/tmp/vblk-run-*")) - before
+    _, loops = sh(["losetup", "-a"])
+    stray = [ln for ln in loops.splitlines() if "/var/tmp/vblk-run-" in ln]
+    _, procs = sh("pgrep -af 'qemu-system-x86_64.*vblk-run-' || true")
+    g.add(not left and not stray and not procs.strip(), "cleans-up",
+          log=f"left: {left}\nloops: {stray}\nprocesses: {procs}")
+
+
+# -- guest kselftests -------------------------------------------------------
+def vm_groups():
+    conf = os.path.join(ROOT, "selftests", "vmtests.conf")
+    groups = []
+    with open(conf) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            name, args, tests = (part.strip() for part in line.split("|"))
+            groups.append((name, shlex.split(args), tests.split()))
+    return groups
+
+
+def guest_tests(g, state, args, tests, timeout):
+    needs_ours = "stock" not in args and "none" not in args
+    if not (state.get("qemu-build") and state.get("initramfs") and
+            state.get("selftests-build")):
+        for t in tests:
+            g.add(False, t, "bench not ready")
+        return
+    if needs_ours and not state.get("module"):
+        for t in tests:
+            g.add(False, t, "module did not build")
+        return
+    p = subprocess.Popen([PY, VMRUN, "--timeout", str(timeout)] + args +
+                         ["--selftests", " ".join(tests)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = {}
+    pending = []
+    for line in p.stdout:
+        line = line.rstrip("\n")
+        m = re.match(r"^(ok|not ok) (\d+) selftests: vblk: (\S+)(.*)$", line)
+        if m:
+            ok = m.group(1) == "ok"
+            directive = m.group(4).split("#", 1)[1].strip() if "#" in m.group(4) else ""
+            if directive.startswith("SKIP"):
+                ok = False      # a skipped test did not pass: count it as failed
+            for ln in pending[-40:] if not ok else []:
+                g.comment(ln)
+            pending = []
+            seen[m.group(3)] = ok
+            g.add(ok, m.group(3), directive)
+        elif line.startswith("# vmrun:") or line.startswith("#   "):
+            g.comment(line[2:])
+            pending.append(line)
+        elif line.startswith("#"):
+            pending.append(line[2:])
+    rc = p.wait()
+    for t in tests:
+        if t not in seen:
+            g.add(False, t, "no result (guest died or timed out)")
+    if rc != 0 and all(seen.get(t) for t in tests):
+        g.add(False, "guest-health", "the run failed after its tests passed")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--only", help="run only groups whose name contains this")
+    ap.add_argument("--timeout", type=int, default=600, help="per guest run, seconds")
+    opts = ap.parse_args()
+
+    start = time.time()
+    out("TAP version 13")
+    groups = []
+
+    def run_group(name, fn, *args):
+        if opts.only and opts.only not in name and name != "prepare":
+            return
+        g = Group(name)
+        out(f"# {name}")
+        out("    KTAP version 1")
+        t0 = time.time()
+        fn(g, *args)
+        out(f"    1..{len(g.results)}")
+        ok = g.failed == 0 and g.results
+        groups.append(g)
+        out(f"{'ok' if ok else 'not ok'} {len(groups)} {name} "
+            f"# {g.passed} passed, {g.failed} failed, {time.time() - t0:.0f} s")
+
+    state = {}
+    run_group("prepare", lambda g: state.update(prepare(g)))
+    run_group("static", static, state)
+    run_group("qtest", qtest, state)
+    run_group("runner", runner, state)
+    for name, args, tests in vm_groups():
+        run_group(f"guest:{name}", guest_tests, state, args, tests, opts.timeout)
+    out(f"1..{len(groups)}")
+    passed = sum(g.passed for g in groups)
+    failed = sum(g.failed for g in groups)
+    out(f"# make check took {time.time() - start:.0f} s")
+    out(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 and passed > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,527 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""Boot a guest under TCG with named disks, run a command in it, stream
+its output (KTAP for the selftests) back, and judge the run.
+
+A run fails when the command fails, when the guest does not finish within
+the timeout, or when the guest kernel log shows an Oops, BUG, WARNING,
+hung task, lockdep report or panic.  The runner kills only the QEMU it
+started (by pid) and removes every file and loop device it made.
+
+Disk classes (NAME:CLASS[:key=val,...]):
+  ram          raw file on tmpfs (/dev/shm)
+  file         raw file on the root filesystem
+  loop-nonrot  host loop device with queue/rotational = 0
+  loop-rot     host loop device with queue/rotational = 1
+  part         partition 1 of a loop device (rot=0|1, default 0)
+  null         QEMU null-co (latency-ns=N, reads return zeroes)
+Keys: size=64M, latency-ns=N (null), rot=0|1 (part),
+      dev.PROP=VAL (virtio-blk-pci property), blk.KEY=VAL (-blockdev key).
+The guest sees each disk with serial NAME.
+
+The guest can ask the host for an action by printing a line
+"VBLK-HOST <action> <args>" on its control channel; the runner replies
+"VBLK-HOST-REPLY <status> <json>".  Actions: qmp <json-command>,
+device_del <id> (waits for DEVICE_DELETED).
+"""
+
+import argparse
+import atexit
+import json
+import os
+import re
+import select
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE = os.environ.get("VBLK_CACHE", "/var/cache/vblk-adaptive")
+
+# Kernel messages that fail a run whatever the command said.
+SPLAT_RE = re.compile(
+    r"(Oops|BUG:|kernel BUG at|WARNING:|INFO: task .* blocked for more than|"
+    r"Kernel panic|general protection fault|possible circular locking|"
+    r"inconsistent lock state|lockdep|UBSAN:|KASAN:|"
+    r"stack-protector|RCU detected stall|rcu: INFO:|soft lockup|hard LOCKUP)")
+
+
+def feature_bit():
+    """VIRTIO_BLK_F_BIO from the project's one definition of it."""
+    with open(os.path.join(ROOT, "include", "uapi", "linux", "virtio_blk_bio.h")) as f:
+        return int(re.search(r"#define VIRTIO_BLK_F_BIO\s+(\d+)", f.read()).group(1))
+
+
+def log(msg):
+    print(f"# vmrun: {msg}", file=sys.stderr, flush=True)
+
+
+def size_bytes(text):
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    text = text.strip().lower()
+    if text and text[-1] in units:
+        return int(text[:-1]) * units[text[-1]]
+    return int(text)
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+class Disk:
+    CLASSES = ("ram", "file", "loop-nonrot", "loop-rot", "part", "null")
+
+    def __init__(self, spec):
+        parts = spec.split(":", 2)
+        if len(parts) < 2 or parts[1] not in self.CLASSES:
+            raise ValueError(f"bad disk '{spec}': want NAME:CLASS[:k=v,...] "
+                             f"with CLASS one of {', '.join(self.CLASSES)}")
+        self.name, self.cls = parts[0], parts[1]
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,20}", self.name):
+            raise ValueError(f"bad disk name '{self.name}'")
+        self.opts, self.dev, self.blk = {}, {}, {}
+        for kv in (parts[2].split(",") if len(parts) > 2 and parts[2] else []):
+            key, sep, val = kv.partition("=")
+            if not sep:
+                raise ValueError(f"bad disk option '{kv}' in '{spec}'")
+            if key.startswith("dev."):
+                self.dev[key[4:]] = val
+            elif key.startswith("blk."):
+                self.blk[key[4:]] = val
+            elif key in ("size", "latency-ns", "rot"):
+                self.opts[key] = val
+            else:
+                raise ValueError(f"unknown disk option '{key}' in '{spec}'")
+        self.size = size_bytes(self.opts.get("size", "64M"))
+        self.path = None
+        self.loop = None
+        self.partdev = None
+
+    def _loop_setup(self, backing, rotational):
+        self.loop = run(["losetup", "-f", "--show", backing]).stdout.strip()
+        with open(f"/sys/block/{os.path.basename(self.loop)}/queue/rotational", "w") as f:
+            f.write("1" if rotational else "0")
+
+    def setup(self, workdir, runid):
+        """Create the backing storage; return the -blockdev argument."""
+        node = f"n-{self.name}"
+        if self.cls == "null":
+            lat = int(self.opts.get("latency-ns", "0"))
+            bd = (f"driver=null-co,node-name={node},size={self.size},"
+                  f"latency-ns={lat},read-zeroes=on")
+        else:
+            if self.cls == "ram":
+                self.path = f"/dev/shm/vblk-{runid}-{self.name}.img"
+            else:
+                self.path = os.path.join(workdir, f"{self.name}.img")
+            extra = 1 << 20 if self.cls == "part" else 0
+            with open(self.path, "wb") as f:
+                f.truncate(self.size + extra)
+            target = self.path
+            proto = "file"
+            if self.cls in ("loop-nonrot", "loop-rot"):
+                self._loop_setup(self.path, self.cls == "loop-rot")
+                target, proto = self.loop, "host_device"
+            elif self.cls == "part":
+                self._loop_setup(self.path, self.opts.get("rot", "0") == "1")
+                run(["addpart", self.loop, "1", "2048", str(self.size // 512)])
+                self.partdev = self.loop + "p1"
+                for _ in range(50):
+                    if os.path.exists(self.partdev):
+                        break
+                    time.sleep(0.1)
+                else:
+                    raise RuntimeError(f"{self.partdev} did not appear")
+                target, proto = self.partdev, "host_device"
+            bd = (f"driver=raw,node-name={node},file.driver={proto},"
+                  f"file.filename={target}")
+        for key, val in self.blk.items():
+            bd += f",{key}={val}"
+        return bd
+
+    def device_arg(self):
+        dev = f"virtio-blk-pci,id={self.name},drive=n-{self.name},serial={self.name}"
+        for key, val in self.dev.items():
+            dev += f",{key}={val}"
+        return dev
+
+    def cleanup(self):
+        if self.partdev:
+            subprocess.run(["delpart", self.loop, "1"], capture_output=True)
+            self.partdev = None
+        if self.loop:
+            subprocess.run(["losetup", "-d", self.loop], capture_output=True)
+            self.loop = None
+        if self.path and os.path.exists(self.path):
+            os.unlink(self.path)
+            self.path = None
+
+
+class QMP:
+    """Minimal QMP client: commands and the events seen meanwhile."""
+
+    def __init__(self, path, timeout=30):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.file = self.sock.makefile("rw")
+        self.events = []
+        json.loads(self.file.readline())        # greeting
+        self.cmd("qmp_capabilities")
+
+    def cmd(self, name, **args):
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        self.file.write(json.dumps(msg) + "\n")
+        self.file.flush()
+        while True:
+            line = self.file.readline()
+            if not line:
+                raise RuntimeError("QMP connection closed")
+            resp = json.loads(line)
+            if "event" in resp:
+                self.events.append(resp)
+                continue
+            if "error" in resp:
+                raise RuntimeError(f"QMP {name}: {resp['error']['desc']}")
+            return resp["return"]
+
+    def wait_event(self, name, timeout, match=None):
+        deadline = time.time() + timeout
+        while True:
+            for ev in self.events:
+                if ev["event"] == name and (match is None or match(ev)):
+                    self.events.remove(ev)
+                    return ev
+            left = deadline - time.time()
+            if left <= 0:
+                raise RuntimeError(f"no QMP event {name} within {timeout} s")
+            self.sock.settimeout(left)
+            try:
+                line = self.file.readline()
+            except (socket.timeout, TimeoutError):
+                continue
+            finally:
+                self.sock.settimeout(None)
+            if not line:
+                raise RuntimeError("QMP connection closed")
+            resp = json.loads(line)
+            if "event" in resp:
+                self.events.append(resp)
+
+    def close(self):
+        self.sock.close()
+
+
+def kernel_env():
+    env = {}
+    path = os.path.join(CACHE, "kernel", "env")
+    if not os.path.exists(path):
+        raise RuntimeError(f"{path} missing: run tools/get-kernel.sh")
+    with open(path) as f:
+        for line in f:
+            key, _, val = line.strip().partition("=")
+            env[key] = val
+    return env
+
+
+class VM:
+    def __init__(self, disks, driver="ours", modparams="", cmd="true",
+                 timeout=300, qemu=None, machine="pc", smp=2, mem="1G",
+                 append="", qemu_args=(), udev=True, echo=True, files=()):
+        self.disks = disks
+        self.driver = driver
+        self.modparams = modparams
+        self.cmd = cmd
+        self.timeout = timeout
+        self.qemu = qemu or os.path.join(CACHE, "qemu", "build", "qemu-system-x86_64")
+        self.machine = machine
+        self.smp = smp
+        self.mem = mem
+        self.append = append
+        self.qemu_args = list(qemu_args)
+        self.udev = udev
+        self.echo = echo
+        self.files = list(files)
+        self.proc = None
+        self.qmp = None
+        self.output = []
+        self.splats = []
+        self.workdir = tempfile.mkdtemp(prefix="vblk-run-", dir="/var/tmp")
+        self.runid = os.path.basename(self.workdir)[len("vblk-run-"):]
+        atexit.register(self.cleanup)
+
+    # -- image -------------------------------------------------------------
+    def _overlay(self, base):
+        ov = os.path.join(self.workdir, "overlay")
+        os.makedirs(os.path.join(ov, "vblk"))
+        if self.driver == "ours":
+            ko = os.path.join(ROOT, "guest", "virtio_blk.ko")
+            if not os.path.exists(ko):
+                raise RuntimeError(f"{ko} missing: build it first (make module)")
+            shutil.copy(ko, os.path.join(ov, "vblk"))
+        sel = os.path.join(ROOT, "selftests")
+        if os.path.isdir(sel):
+            shutil.copytree(sel, os.path.join(ov, "selftests"), symlinks=True)
+        udev_rules = os.path.join(ROOT, "guest", "99-virtio-blk-io-path.rules")
+        if os.path.exists(udev_rules):
+            os.makedirs(os.path.join(ov, "vblk", "udev"))
+            shutil.copy(udev_rules, os.path.join(ov, "vblk", "udev"))
+        for spec in self.files:
+            src, _, dst = spec.partition(":")
+            dst = dst or os.path.join("/vblk/files", os.path.basename(src))
+            if not os.path.exists(src):
+                raise RuntimeError(f"--file {src}: no such file")
+            os.makedirs(os.path.dirname(ov + dst), exist_ok=True)
+            shutil.copy(src, ov + dst)
+        conf = {
+            "VBLK_DRIVER": self.driver,
+            "VBLK_MODPARAMS": self.modparams,
+            "VBLK_NDISKS": str(len(self.disks)),
+            "VBLK_DISKS": " ".join(d.name for d in self.disks),
+            "VBLK_DISK_INFO": " ".join(f"{d.name}:{d.cls}:{d.size}" for d in self.disks),
+            "VBLK_UDEV": "1" if self.udev else "0",
+            "VIRTIO_BLK_F_BIO": str(feature_bit()),
+            "VBLK_CMD": self.cmd,
+        }
+        with open(os.path.join(ov, "vblk", "run.conf"), "w") as f:
+            for key, val in conf.items():
+                f.write(f"{key}={shlex.quote(val)}\n")
+        img = os.path.join(self.workdir, "initrd.img")
+        with open(img, "wb") as out:
+            with open(base, "rb") as f:
+                shutil.copyfileobj(f, out)
+            find = subprocess.Popen(["find", "."], cwd=ov, stdout=subprocess.PIPE)
+            cpio = subprocess.Popen(["cpio", "-o", "-H", "newc", "--quiet"], cwd=ov,
+                                    stdin=find.stdout, stdout=subprocess.PIPE)
+            gz = subprocess.run(["gzip", "-1"], stdin=cpio.stdout, stdout=out)
+            if find.wait() or cpio.wait() or gz.returncode:
+                raise RuntimeError("building the overlay cpio failed")
+        return img
+
+    # -- life cycle --------------------------------------------------------
+    def start(self):
+        kenv = kernel_env()
+        base = subprocess.run(["bash", os.path.join(ROOT, "tools", "mkinitramfs.sh")],
+                              check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+        fw = subprocess.run(["bash", os.path.join(ROOT, "tools", "get-firmware.sh")],
+                            check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+        if not os.access(self.qemu, os.X_OK):
+            raise RuntimeError(f"{self.qemu} missing: run tools/build-qemu.sh")
+        initrd = self._overlay(base)
+        self.console = os.path.join(self.workdir, "console.log")
+        ctl = os.path.join(self.workdir, "ctl.sock")
+        self.qmp_path = os.path.join(self.workdir, "qmp.sock")
+        args = [self.qemu, "-accel", "tcg,thread=multi", "-machine", self.machine,
+                "-cpu", "max", "-smp", str(self.smp), "-m", self.mem,
+                "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+                "-L", fw, "-kernel", kenv["VMLINUZ"], "-initrd", initrd,
+                "-append", f"console=ttyS0 panic=-1 {self.append}".strip(),
+                "-chardev", f"file,id=con,path={self.console}",
+                "-serial", "chardev:con",
+                "-chardev", f"socket,id=ctl,path={ctl},server=on,wait=on",
+                "-serial", "chardev:ctl",
+                "-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
+        for disk in self.disks:
+            args += ["-blockdev", disk.setup(self.workdir, self.runid),
+                     "-device", disk.device_arg()]
+        args += self.qemu_args
+        with open(os.path.join(self.workdir, "qemu.cmdline"), "w") as f:
+            f.write(shlex.join(args) + "\n")
+        self.qemu_log = open(os.path.join(self.workdir, "qemu.log"), "w")
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                     stdout=self.qemu_log, stderr=subprocess.STDOUT)
+        self.ctl = socket.socket(socket.AF_UNIX)
+        deadline = time.time() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"QEMU exited at start: {self.qemu_tail()}")
+            try:
+                self.ctl.connect(ctl)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.qmp = QMP(self.qmp_path)
+        self.deadline = time.time() + self.timeout
+
+    def qemu_tail(self):
+        self.qemu_log.flush()
+        with open(self.qemu_log.name) as f:
+            return f.read()[-2000:]
+
+    def _host_action(self, line):
+        action, _, rest = line.partition(" ")
+        try:
+            if action == "qmp":
+                msg = json.loads(rest)
+                result = self.qmp.cmd(msg["execute"], **msg.get("arguments", {}))
+            elif action == "device_del":
+                dev = rest.strip()
+                self.qmp.cmd("device_del", id=dev)
+                self.qmp.wait_event("DEVICE_DELETED", 60,
+                                    lambda ev: ev["data"].get("device") == dev)
+                result = {}
+            else:
+                raise RuntimeError(f"unknown host action '{action}'")
+            reply = f"VBLK-HOST-REPLY 0 {json.dumps(result)}"
+        except Exception as exc:        # reported to the guest, which fails
+            reply = f"VBLK-HOST-REPLY 1 {json.dumps(str(exc))}"
+        self.ctl.sendall((reply + "\n").encode())
+
+    def wait(self):
+        """Stream the guest's output until VBLK-EXIT; return its status
+        (None when the guest died or timed out)."""
+        buf = b""
+        status = None
+        while status is None:
+            left = self.deadline - time.time()
+            if left <= 0:
+                print(f"# vmrun: timeout after {self.timeout} s", flush=True)
+                break
+            ready, _, _ = select.select([self.ctl], [], [], min(left, 1.0))
+            if not ready:
+                if self.proc.poll() is not None:
+                    print(f"# vmrun: QEMU exited ({self.proc.returncode}) "
+                          f"before the guest finished", flush=True)
+                    break
+                continue
+            data = self.ctl.recv(65536)
+            if not data:
+                print("# vmrun: guest control channel closed", flush=True)
+                break
+            buf += data
+            while b"\n" in buf:
+                raw, buf = buf.split(b"\n", 1)
+                line = raw.decode(errors="replace").rstrip("\r")
+                if line.startswith("VBLK-EXIT "):
+                    status = int(line.split()[1])
+                elif line.startswith("VBLK-HOST "):
+                    self._host_action(line[len("VBLK-HOST "):])
+                else:
+                    self.output.append(line)
+                    if self.echo:
+                        print(line, flush=True)
+        return status
+
+    def stop(self):
+        if self.qmp:
+            self.qmp.close()
+            self.qmp = None
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.proc.wait(timeout=10)      # poweroff is on its way
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+
+    def check_console(self):
+        self.splats = []
+        if os.path.exists(self.console):
+            with open(self.console, errors="replace") as f:
+                self.splats = [ln.rstrip() for ln in f if SPLAT_RE.search(ln)]
+        return not self.splats
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for disk in self.disks:
+            disk.cleanup()
+        if os.environ.get("VBLK_KEEP"):
+            return
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def run(self):
+        """Start, wait, judge; return 0 for a clean pass."""
+        try:
+            self.start()
+            status = self.wait()
+            self.stop()
+            healthy = self.check_console()
+            if not healthy:
+                print("# vmrun: guest kernel reported problems:", flush=True)
+                for ln in self.splats[:40]:
+                    print(f"#   {ln}", flush=True)
+            if status is None:
+                with open(self.console, errors="replace") as f:
+                    tail = f.read().splitlines()[-30:]
+                print("# vmrun: guest console tail:", flush=True)
+                for ln in tail:
+                    print(f"#   {ln}", flush=True)
+            elif status != 0:
+                print(f"# vmrun: guest command exited with {status}", flush=True)
+            return 0 if status == 0 and healthy else 1
+        finally:
+            self.cleanup()
+
+
+def selftests_cmd(tests):
+    return "./run_tests.sh " + " ".join(shlex.quote(t) for t in tests)
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--driver", choices=("ours", "stock", "none"), default="ours",
+                    help="virtio_blk to load: ours (guest/virtio_blk.ko), the stock "
+                         "in-tree module, or none (the command loads it)")
+    ap.add_argument("--module-param", action="append", default=[], metavar="K=V",
+                    help="virtio_blk module parameter (repeatable)")
+    ap.add_argument("--disk", action="append", default=[], metavar="NAME:CLASS[:k=v,...]")
+    group = ap.add_mutually_exclusive_group(required=True)
+    group.add_argument("--cmd", help="shell command to run in the guest (cwd /selftests)")
+    group.add_argument("--selftests", help="space-separated selftests to run (KTAP)")
+    ap.add_argument("--timeout", type=int, default=300, help="hard limit, seconds")
+    ap.add_argument("--qemu", help="QEMU binary (default: the bench's build)")
+    ap.add_argument("--machine", default="pc")
+    ap.add_argument("--smp", type=int, default=2)
+    ap.add_argument("--mem", default="1G")
+    ap.add_argument("--append", default="", help="extra kernel command line")
+    ap.add_argument("--no-udev", action="store_true", help="do not start systemd-udevd")
+    ap.add_argument("--qemu-arg", action="append", default=[], help="extra QEMU argument")
+    ap.add_argument("--file", action="append", default=[], metavar="HOST[:GUEST]",
+                    help="copy a host file into the guest (default /vblk/files/NAME)")
+    opts = ap.parse_args()
+
+    try:
+        disks = [Disk(spec) for spec in opts.disk]
+    except ValueError as exc:
+        ap.error(str(exc))
+    names = [d.name for d in disks]
+    if len(set(names)) != len(names):
+        ap.error("disk names must be unique")
+    cmd = opts.cmd if opts.cmd is not None else selftests_cmd(opts.selftests.split())
+    vm = VM(disks, driver=opts.driver, modparams=" ".join(opts.module_param), cmd=cmd,
+            timeout=opts.timeout, qemu=opts.qemu, machine=opts.machine, smp=opts.smp,
+            mem=opts.mem, append=opts.append, qemu_args=opts.qemu_arg,
+            udev=not opts.no_udev, files=opts.file)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        return vm.run()
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        print(f"# vmrun: error: {exc}", flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
