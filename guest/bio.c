@@ -1,0 +1,493 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The visible disk's ->submit_bio and the bio path behind it.
+ *
+ * In bio mode a bio is split to the device limits, turned into one
+ * command allocated from the submitting CPU's queue pool, and added to
+ * that queue's virtqueue.  Kicks are deferred to the end of a plug.  A
+ * full ring parks the command on the queue; the completion handler adds
+ * parked commands back as space frees, so nothing waits busily and no
+ * I/O is failed for lack of room.
+ *
+ * In request mode the bio is handed unchanged to the hidden blk-mq disk.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/mempool.h>
+#include <linux/slab.h>
+#include <linux/virtio.h>
+#include <linux/virtio_blk.h>
+
+#include "virtio_blk.h"
+
+/* Commands each queue pool keeps in reserve for forward progress */
+#define VIRTBLK_BIO_POOL_MIN	4
+
+/* Per plug: the queues whose notification waits for the unplug */
+struct virtblk_plug_cb {
+	struct blk_plug_cb cb;
+	unsigned long pending[];	/* queues with unnotified commands */
+};
+
+static inline bool virtblk_bio_cmd_write(const struct virtblk_bio_cmd *bc)
+{
+	return bc->data_type != VIRTIO_BLK_T_IN;
+}
+
+static void virtblk_unplug(struct blk_plug_cb *cb, bool from_schedule)
+{
+	struct virtblk_plug_cb *pcb = container_of(cb, struct virtblk_plug_cb,
+						   cb);
+	struct virtio_blk *vblk = cb->data;
+	unsigned int i;
+
+	for_each_set_bit(i, pcb->pending, vblk->num_vqs)
+		virtblk_kick(&vblk->vqs[i]);
+	kfree(pcb);
+}
+
+/* Load the header of the lowest stage still to issue */
+static void virtblk_bio_prep_stage(struct virtblk_bio_cmd *bc)
+{
+	struct virtio_device *vdev = bc->bvq->vblk->vdev;
+	struct virtblk_cmd *cmd = &bc->cmd;
+
+	if (bc->stages & VIRTBLK_STAGE_PREFLUSH ||
+	    !(bc->stages & VIRTBLK_STAGE_DATA)) {
+		cmd->out_hdr.type = cpu_to_virtio32(vdev, VIRTIO_BLK_T_FLUSH);
+		cmd->out_hdr.sector = 0;
+		cmd->sg_table.nents = 0;
+		return;
+	}
+
+	cmd->out_hdr.type = cpu_to_virtio32(vdev, bc->data_type);
+	if (bc->data_type == VIRTIO_BLK_T_IN ||
+	    bc->data_type == VIRTIO_BLK_T_OUT)
+		cmd->out_hdr.sector = cpu_to_virtio64(vdev,
+						      bc->bio->bi_iter.bi_sector);
+	else
+		cmd->out_hdr.sector = 0;
+	cmd->sg_table.nents = bc->data_nents;
+}
+
+/*
+ * Put the current stage on the ring, or park it.  @may_plug is false in
+ * completion context, where current->plug belongs to whoever was
+ * interrupted.
+ */
+static void virtblk_bio_issue(struct virtblk_bio_cmd *bc, bool may_plug)
+{
+	struct virtblk_vq *bvq = bc->bvq;
+	struct virtio_blk *vblk = bvq->vblk;
+	struct virtblk_plug_cb *pcb = NULL;
+	unsigned long flags;
+	bool notify = false;
+	bool idle = false;
+	int err = -ENOSPC;
+
+	virtblk_bio_prep_stage(bc);
+
+	if (may_plug) {
+		struct blk_plug_cb *cb;
+
+		cb = blk_check_plugged(virtblk_unplug, vblk,
+				       struct_size(pcb, pending,
+						   BITS_TO_LONGS(vblk->num_vqs)));
+		if (cb)
+			pcb = container_of(cb, struct virtblk_plug_cb, cb);
+	}
+
+	spin_lock_irqsave(&bvq->lock, flags);
+	if (likely(list_empty(&bvq->parked)))
+		err = virtblk_add_cmd(bvq->vq, &bc->cmd,
+				      virtblk_bio_cmd_write(bc));
+	if (unlikely(err)) {
+		list_add_tail(&bc->node, &bvq->parked);
+		/* Whatever is on the ring must run for space to free up. */
+		notify = virtqueue_kick_prepare(bvq->vq);
+		idle = bvq->vq->num_free ==
+			virtqueue_get_vring_size(bvq->vq);
+	} else if (!pcb) {
+		notify = virtqueue_kick_prepare(bvq->vq);
+	}
+	spin_unlock_irqrestore(&bvq->lock, flags);
+
+	if (notify)
+		virtqueue_notify(bvq->vq);
+	if (!err && pcb)
+		__set_bit(bvq - vblk->vqs, pcb->pending);
+	/* No completion will come to drain the park: retry from a worker. */
+	if (unlikely(idle))
+		mod_delayed_work(system_wq, &vblk->requeue_work, 1);
+}
+
+/**
+ * virtblk_drain_parked - move parked bio commands onto the ring
+ * @bvq: queue, with its lock held
+ *
+ * Return: true if the device must be notified.
+ */
+bool virtblk_drain_parked(struct virtblk_vq *bvq)
+{
+	struct virtblk_bio_cmd *bc, *next;
+	bool added = false;
+
+	list_for_each_entry_safe(bc, next, &bvq->parked, node) {
+		if (virtblk_add_cmd(bvq->vq, &bc->cmd,
+				    virtblk_bio_cmd_write(bc)))
+			break;
+		list_del(&bc->node);
+		added = true;
+	}
+
+	return added && virtqueue_kick_prepare(bvq->vq);
+}
+
+/**
+ * virtblk_requeue_work - retry parked commands of an idle queue
+ * @work: &virtio_blk.requeue_work
+ *
+ * Only needed when adding failed with nothing in flight (a transient
+ * allocation failure in the ring code), so no completion will follow.
+ */
+void virtblk_requeue_work(struct work_struct *work)
+{
+	struct virtio_blk *vblk = container_of(to_delayed_work(work),
+					       struct virtio_blk, requeue_work);
+	unsigned int i;
+
+	for (i = 0; i < vblk->num_vqs; i++) {
+		struct virtblk_vq *bvq = &vblk->vqs[i];
+		unsigned long flags;
+		bool notify = false;
+		bool again = false;
+
+		spin_lock_irqsave(&bvq->lock, flags);
+		if (!list_empty(&bvq->parked)) {
+			notify = virtblk_drain_parked(bvq);
+			again = !list_empty(&bvq->parked) &&
+				bvq->vq->num_free ==
+				virtqueue_get_vring_size(bvq->vq);
+		}
+		spin_unlock_irqrestore(&bvq->lock, flags);
+
+		if (notify)
+			virtqueue_notify(bvq->vq);
+		if (again)
+			mod_delayed_work(system_wq, &vblk->requeue_work, HZ / 10);
+	}
+}
+
+static void virtblk_bio_end(struct virtblk_bio_cmd *bc, blk_status_t status)
+{
+	struct virtblk_vq *bvq = bc->bvq;
+	struct virtio_blk *vblk = bvq->vblk;
+	struct request_queue *q = vblk->disk->queue;
+	struct bio *bio = bc->bio;
+
+	if (bc->cmd.flags & VIRTBLK_CMD_ACCT)
+		bio_end_io_acct(bio, bc->cmd.start_time);
+	if (bc->sg_ext)
+		mempool_free(bc->sg_ext, vblk->sg_pool);
+	mempool_free(bc, bvq->cmd_pool);
+
+	if (unlikely(status))
+		bio->bi_status = status;
+	bio_endio(bio);
+	/* Pairs with the get in virtblk_bio_start(): lets freezes drain. */
+	percpu_ref_put(&q->q_usage_counter);
+}
+
+/**
+ * virtblk_bio_complete - a stage of a bio command finished
+ * @bc: the command, no longer on any ring
+ *
+ * Runs in interrupt context without the queue lock.
+ */
+void virtblk_bio_complete(struct virtblk_bio_cmd *bc)
+{
+	blk_status_t status = virtblk_result(bc->cmd.status);
+
+	if (likely(status == BLK_STS_OK)) {
+		bc->stages &= bc->stages - 1;
+		if (bc->stages) {
+			virtblk_bio_issue(bc, false);
+			return;
+		}
+	}
+	virtblk_bio_end(bc, status);
+}
+
+/* Length of the segment at @addr, cut as the block layer counts them */
+static inline unsigned int virtblk_seg_len(const struct queue_limits *lim,
+					   phys_addr_t addr, unsigned int len)
+{
+	unsigned long max;
+
+	max = min_t(unsigned long, lim->max_segment_size - 1,
+		    lim->seg_boundary_mask - (addr & lim->seg_boundary_mask));
+	return min_t(unsigned long, len, max + 1);
+}
+
+static unsigned int virtblk_bio_count_segs(const struct queue_limits *lim,
+					   struct bio *bio)
+{
+	struct bvec_iter iter;
+	struct bio_vec bv;
+	unsigned int nsegs = 0;
+
+	bio_for_each_bvec(bv, bio, iter) {
+		unsigned int done = 0;
+
+		while (done < bv.bv_len) {
+			done += virtblk_seg_len(lim, bvec_phys(&bv) + done,
+						bv.bv_len - done);
+			nsegs++;
+		}
+	}
+	return nsegs;
+}
+
+static void virtblk_bio_map_segs(const struct queue_limits *lim,
+				 struct bio *bio, struct scatterlist *sgl)
+{
+	struct scatterlist *sg = sgl;
+	struct bvec_iter iter;
+	struct bio_vec bv;
+
+	bio_for_each_bvec(bv, bio, iter) {
+		unsigned int done = 0;
+
+		while (done < bv.bv_len) {
+			unsigned int off = bv.bv_offset + done;
+			unsigned int len;
+
+			len = virtblk_seg_len(lim, bvec_phys(&bv) + done,
+					      bv.bv_len - done);
+			sg_set_page(sg, nth_page(bv.bv_page, off >> PAGE_SHIFT),
+				    len, offset_in_page(off));
+			sg = sg_next(sg);
+			done += len;
+		}
+	}
+}
+
+static blk_status_t virtblk_bio_map(struct virtio_blk *vblk,
+				    struct virtblk_bio_cmd *bc, gfp_t gfp)
+{
+	const struct queue_limits *lim = &vblk->disk->queue->limits;
+	struct scatterlist *sgl = bc->cmd.sg;
+	unsigned int nsegs;
+
+	nsegs = virtblk_bio_count_segs(lim, bc->bio);
+	if (nsegs > VIRTBLK_BIO_INLINE_SG) {
+		/* bio_split_to_limits() bounds this by max_segments. */
+		if (WARN_ON_ONCE(nsegs > vblk->sg_elems || !vblk->sg_pool))
+			return BLK_STS_IOERR;
+		sgl = mempool_alloc(vblk->sg_pool, gfp);
+		if (!sgl)
+			return BLK_STS_AGAIN;
+		bc->sg_ext = sgl;
+	}
+
+	sg_init_table(sgl, nsegs);
+	virtblk_bio_map_segs(lim, bc->bio, sgl);
+	bc->cmd.sg_table.sgl = sgl;
+	bc->data_nents = nsegs;
+	return BLK_STS_OK;
+}
+
+/* A discard, write-zeroes or secure erase: one range, device-readable */
+static void virtblk_bio_map_range(struct virtio_blk *vblk,
+				  struct virtblk_bio_cmd *bc, u32 flags)
+{
+	struct bio *bio = bc->bio;
+
+	bc->range.flags = cpu_to_le32(flags);
+	bc->range.num_sectors = cpu_to_le32(bio_sectors(bio));
+	bc->range.sector = cpu_to_le64(bio->bi_iter.bi_sector);
+	sg_init_one(bc->cmd.sg, &bc->range, sizeof(bc->range));
+	bc->cmd.sg_table.sgl = bc->cmd.sg;
+	bc->data_nents = 1;
+}
+
+static blk_status_t virtblk_bio_prep(struct virtio_blk *vblk,
+				     struct virtblk_bio_cmd *bc, gfp_t gfp)
+{
+	struct bio *bio = bc->bio;
+	u32 flags = 0;
+
+	bc->stages = 0;
+	bc->data_nents = 0;
+
+	switch (bio_op(bio)) {
+	case REQ_OP_READ:
+		bc->data_type = VIRTIO_BLK_T_IN;
+		bc->stages = VIRTBLK_STAGE_DATA;
+		return virtblk_bio_map(vblk, bc, gfp);
+	case REQ_OP_WRITE:
+		bc->data_type = VIRTIO_BLK_T_OUT;
+		/*
+		 * The device may complete commands in any order, so each
+		 * flush is its own stage: the data goes out only after the
+		 * preflush completed, FUA is a flush after the data.
+		 */
+		if (bio->bi_opf & REQ_PREFLUSH)
+			bc->stages |= VIRTBLK_STAGE_PREFLUSH;
+		if (!bio_sectors(bio))
+			return bc->stages ? BLK_STS_OK : BLK_STS_IOERR;
+		bc->stages |= VIRTBLK_STAGE_DATA;
+		if (bio->bi_opf & REQ_FUA)
+			bc->stages |= VIRTBLK_STAGE_POSTFLUSH;
+		return virtblk_bio_map(vblk, bc, gfp);
+	case REQ_OP_FLUSH:
+		bc->data_type = VIRTIO_BLK_T_OUT;
+		bc->stages = VIRTBLK_STAGE_PREFLUSH;
+		return BLK_STS_OK;
+	case REQ_OP_DISCARD:
+		bc->data_type = VIRTIO_BLK_T_DISCARD;
+		break;
+	case REQ_OP_WRITE_ZEROES:
+		bc->data_type = VIRTIO_BLK_T_WRITE_ZEROES;
+		if (!(bio->bi_opf & REQ_NOUNMAP))
+			flags |= VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
+		break;
+	case REQ_OP_SECURE_ERASE:
+		bc->data_type = VIRTIO_BLK_T_SECURE_ERASE;
+		break;
+	default:
+		return BLK_STS_NOTSUPP;
+	}
+
+	bc->stages = VIRTBLK_STAGE_DATA;
+	virtblk_bio_map_range(vblk, bc, flags);
+	return BLK_STS_OK;
+}
+
+static void virtblk_bio_start(struct virtio_blk *vblk, struct bio *bio)
+{
+	struct request_queue *q = vblk->disk->queue;
+	gfp_t gfp = bio->bi_opf & REQ_NOWAIT ? GFP_NOWAIT : GFP_NOIO;
+	struct virtblk_vq *bvq = &vblk->vqs[virtblk_cpu_to_queue(vblk)];
+	struct virtblk_bio_cmd *bc;
+	blk_status_t status;
+
+	bc = mempool_alloc(bvq->cmd_pool, gfp);
+	if (unlikely(!bc)) {
+		bio_wouldblock_error(bio);
+		return;
+	}
+
+	bc->bio = bio;
+	bc->bvq = bvq;
+	bc->sg_ext = NULL;
+	bc->cmd.flags = VIRTBLK_CMD_BIO;
+	bc->cmd.out_hdr.ioprio = cpu_to_virtio32(vblk->vdev, bio_prio(bio));
+
+	status = virtblk_bio_prep(vblk, bc, gfp);
+	if (unlikely(status)) {
+		if (bc->sg_ext)
+			mempool_free(bc->sg_ext, vblk->sg_pool);
+		mempool_free(bc, bvq->cmd_pool);
+		if (status == BLK_STS_AGAIN) {
+			bio_wouldblock_error(bio);
+			return;
+		}
+		bio->bi_status = status;
+		bio_endio(bio);
+		return;
+	}
+
+	/*
+	 * A bio-based queue is only entered for the duration of
+	 * ->submit_bio.  Hold it until the bio ends so that freezing the
+	 * visible disk (removal, limit updates, suspend) waits for us.
+	 */
+	percpu_ref_get(&q->q_usage_counter);
+
+	/* Like blk-mq, count no empty flush as a read or a write. */
+	if (blk_queue_io_stat(q) && bio_sectors(bio)) {
+		bc->cmd.start_time = bio_start_io_acct(bio);
+		bc->cmd.flags |= VIRTBLK_CMD_ACCT;
+	}
+
+	virtblk_bio_issue(bc, true);
+}
+
+/**
+ * virtblk_submit_bio - ->submit_bio of the visible disk
+ * @bio: the bio
+ *
+ * The path is read once: a bio is wholly on one path, and a switch only
+ * affects bios submitted after it.
+ */
+void virtblk_submit_bio(struct bio *bio)
+{
+	struct virtio_blk *vblk = bio->bi_bdev->bd_disk->private_data;
+
+	if (READ_ONCE(vblk->path) == VIRTBLK_PATH_REQUEST) {
+		bio_set_dev(bio, vblk->mq_disk->part0);
+		submit_bio_noacct(bio);
+		return;
+	}
+
+	/* Polling is a request path feature; complete by interrupt. */
+	bio_clear_polled(bio);
+
+	bio = bio_split_to_limits(bio);
+	if (!bio)
+		return;
+
+	virtblk_bio_start(vblk, bio);
+}
+
+/**
+ * virtblk_bio_init - set up the bio path allocations of a device
+ * @vblk: the device, with its queues and sg_elems known
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int virtblk_bio_init(struct virtio_blk *vblk)
+{
+	unsigned int i;
+
+	for (i = 0; i < vblk->num_vqs; i++) {
+		vblk->vqs[i].cmd_pool =
+			mempool_create_slab_pool(VIRTBLK_BIO_POOL_MIN,
+						 virtblk_bio_cmd_cache);
+		if (!vblk->vqs[i].cmd_pool)
+			goto out_free_pools;
+	}
+
+	if (vblk->sg_elems > VIRTBLK_BIO_INLINE_SG) {
+		size_t size = vblk->sg_elems * sizeof(struct scatterlist);
+
+		vblk->sg_pool = mempool_create_kmalloc_pool(VIRTBLK_BIO_POOL_MIN,
+							    size);
+		if (!vblk->sg_pool)
+			goto out_free_pools;
+	}
+	return 0;
+
+out_free_pools:
+	virtblk_bio_exit(vblk);
+	return -ENOMEM;
+}
+
+/**
+ * virtblk_bio_exit - free what virtblk_bio_init() allocated
+ * @vblk: the device, with no bio command left
+ */
+void virtblk_bio_exit(struct virtio_blk *vblk)
+{
+	unsigned int i;
+
+	mempool_destroy(vblk->sg_pool);
+	vblk->sg_pool = NULL;
+	for (i = 0; i < vblk->num_vqs; i++) {
+		mempool_destroy(vblk->vqs[i].cmd_pool);
+		vblk->vqs[i].cmd_pool = NULL;
+	}
+}

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Virtqueue core shared by the bio and the request path: building a
+ * command's descriptor chain, notifying the device, and reaping used
+ * buffers.  Nothing here knows how a command was built; the completion
+ * handler only looks at VIRTBLK_CMD_BIO to hand it back to its owner.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blk-mq.h>
+#include <linux/virtio.h>
+#include <linux/virtio_blk.h>
+
+#include "virtio_blk.h"
+
+/**
+ * virtblk_result - map a virtio-blk status byte to a block status
+ * @status: VIRTIO_BLK_S_* written by the device
+ *
+ * Return: the blk_status_t to end the I/O with.
+ */
+blk_status_t virtblk_result(u8 status)
+{
+	switch (status) {
+	case VIRTIO_BLK_S_OK:
+		return BLK_STS_OK;
+	case VIRTIO_BLK_S_UNSUPP:
+		return BLK_STS_NOTSUPP;
+	default:
+		return BLK_STS_IOERR;
+	}
+}
+
+/**
+ * virtblk_add_cmd - expose a command to the device
+ * @vq: virtqueue, with the owning &virtblk_vq.lock held
+ * @cmd: command with out_hdr and sg_table filled in
+ * @write: the data buffers are read by the device
+ *
+ * Return: 0, or the virtqueue_add_sgs() error (-ENOSPC when the ring is
+ * full).  The device is not notified.
+ */
+int virtblk_add_cmd(struct virtqueue *vq, struct virtblk_cmd *cmd, bool write)
+{
+	struct scatterlist hdr, status, *sgs[3];
+	unsigned int num_out = 0, num_in = 0;
+
+	sg_init_one(&hdr, &cmd->out_hdr, sizeof(cmd->out_hdr));
+	sgs[num_out++] = &hdr;
+
+	if (cmd->sg_table.nents) {
+		if (write)
+			sgs[num_out++] = cmd->sg_table.sgl;
+		else
+			sgs[num_out + num_in++] = cmd->sg_table.sgl;
+	}
+
+	sg_init_one(&status, &cmd->status, sizeof(cmd->status));
+	sgs[num_out + num_in++] = &status;
+
+	return virtqueue_add_sgs(vq, sgs, num_out, num_in, cmd, GFP_ATOMIC);
+}
+
+/**
+ * virtblk_kick - notify the device of everything added to a queue
+ * @bvq: the queue
+ *
+ * The notification itself is issued outside the lock: it may exit to the
+ * host and take long.
+ */
+void virtblk_kick(struct virtblk_vq *bvq)
+{
+	unsigned long flags;
+	bool notify;
+
+	spin_lock_irqsave(&bvq->lock, flags);
+	notify = virtqueue_kick_prepare(bvq->vq);
+	spin_unlock_irqrestore(&bvq->lock, flags);
+
+	if (notify)
+		virtqueue_notify(bvq->vq);
+}
+
+/**
+ * virtblk_cpu_to_queue - the queue serving the current CPU
+ * @vblk: the device
+ *
+ * Uses the default map of the tag set, so that the bio path and the
+ * request path send a CPU's I/O to the same virtqueue (and interrupt).
+ *
+ * Return: index into @vblk->vqs.
+ */
+unsigned int virtblk_cpu_to_queue(struct virtio_blk *vblk)
+{
+	const struct blk_mq_queue_map *map =
+		&vblk->tag_set.map[HCTX_TYPE_DEFAULT];
+
+	return map->queue_offset + map->mq_map[raw_smp_processor_id()];
+}
+
+/**
+ * virtblk_done - virtqueue callback: reap used buffers
+ * @vq: the virtqueue that has used buffers
+ *
+ * Used buffers are collected under the queue lock and completed after it
+ * is dropped, so that completion handlers may submit I/O again.  Freed
+ * ring space goes first to parked bio commands, then to the hardware
+ * context this queue stopped, and to nothing else: unlike a restart of
+ * every stopped queue, that costs nothing when no queue was stopped.
+ */
+void virtblk_done(struct virtqueue *vq)
+{
+	struct virtio_blk *vblk = vq->vdev->priv;
+	struct virtblk_vq *bvq = &vblk->vqs[vq->index];
+	struct rq_list rqs = { };
+	struct virtblk_bio_cmd *bc, *next;
+	struct virtblk_cmd *cmd;
+	LIST_HEAD(bios);
+	unsigned long flags;
+	bool found = false;
+	bool notify = false;
+	unsigned int len;
+
+	spin_lock_irqsave(&bvq->lock, flags);
+	do {
+		virtqueue_disable_cb(vq);
+		while ((cmd = virtqueue_get_buf(vq, &len)) != NULL) {
+			if (cmd->flags & VIRTBLK_CMD_BIO) {
+				bc = container_of(cmd, struct virtblk_bio_cmd,
+						  cmd);
+				list_add_tail(&bc->node, &bios);
+			} else {
+				rq_list_add_tail(&rqs, blk_mq_rq_from_pdu(cmd));
+			}
+			found = true;
+		}
+	} while (!virtqueue_enable_cb(vq));
+
+	if (found) {
+		if (unlikely(!list_empty(&bvq->parked)))
+			notify = virtblk_drain_parked(bvq);
+		if (unlikely(bvq->stopped_hctx)) {
+			blk_mq_start_stopped_hw_queue(bvq->stopped_hctx, true);
+			bvq->stopped_hctx = NULL;
+		}
+	}
+	spin_unlock_irqrestore(&bvq->lock, flags);
+
+	if (notify)
+		virtqueue_notify(vq);
+
+	while (!rq_list_empty(&rqs)) {
+		struct request *rq = rq_list_pop(&rqs);
+
+		if (likely(!blk_should_fake_timeout(rq->q)))
+			blk_mq_complete_request(rq);
+	}
+
+	list_for_each_entry_safe(bc, next, &bios, node)
+		virtblk_bio_complete(bc);
+}

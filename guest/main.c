@@ -1,0 +1,794 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Adaptive virtio block driver: probe, removal, configuration changes,
+ * suspend, feature negotiation and queue limits.
+ *
+ * Each device gets a visible bio-based disk (vdX) and a hidden blk-mq
+ * disk.  The visible disk either drives the virtqueues itself (bio path)
+ * or remaps its bios to the hidden disk (request path).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+#include <linux/hdreg.h>
+#include <linux/idr.h>
+#include <linux/interrupt.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/slab.h>
+#include <linux/string_helpers.h>
+#include <linux/virtio.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include <uapi/linux/virtio_blk_bio.h>
+
+#include "virtio_blk.h"
+
+#define VIRTBLK_PART_BITS	4
+#define VIRTBLK_MAX_DISCARD_SEGMENTS	256u
+/* Scatterlist entries that can ever fit into a virtqueue */
+#define VIRTBLK_MAX_SG_ELEMS	32768u
+/* Largest physical block exponent taken from the device */
+#define VIRTBLK_MAX_PHYS_EXP	16
+
+static unsigned int num_request_queues;
+module_param(num_request_queues, uint, 0644);
+MODULE_PARM_DESC(num_request_queues,
+		 "Limit the number of request queues to use for blk device. 0 for no limit. Values > nr_cpu_ids truncated to nr_cpu_ids.");
+
+static unsigned int poll_queues;
+module_param(poll_queues, uint, 0644);
+MODULE_PARM_DESC(poll_queues, "The number of dedicated virtqueues for polling I/O (request path)");
+
+static unsigned int virtblk_queue_depth;
+module_param_named(queue_depth, virtblk_queue_depth, uint, 0444);
+MODULE_PARM_DESC(queue_depth, "Tags per request queue. 0 to fill the ring.");
+
+int virtblk_io_path_param = VIRTBLK_POLICY_AUTO;
+
+static int virtblk_io_path_set(const char *val, const struct kernel_param *kp)
+{
+	int policy = virtblk_parse_policy(val);
+
+	if (policy < 0)
+		return policy;
+	WRITE_ONCE(*(int *)kp->arg, policy);
+	return 0;
+}
+
+static int virtblk_io_path_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%s\n",
+			  virtblk_policy_name(READ_ONCE(*(int *)kp->arg)));
+}
+
+static const struct kernel_param_ops virtblk_io_path_ops = {
+	.set	= virtblk_io_path_set,
+	.get	= virtblk_io_path_get,
+};
+module_param_cb(io_path, &virtblk_io_path_ops, &virtblk_io_path_param, 0644);
+MODULE_PARM_DESC(io_path,
+		 "I/O path of new devices: auto (bio if the device offers VIRTIO_BLK_F_BIO), bio or request");
+
+static int major;
+static DEFINE_IDA(vd_index_ida);
+static struct workqueue_struct *virtblk_wq;
+struct kmem_cache *virtblk_bio_cmd_cache;
+
+/**
+ * virtblk_get_cache_mode - whether the device caches writes
+ * @vdev: the device
+ *
+ * Return: true for write back, false for write through.
+ */
+bool virtblk_get_cache_mode(struct virtio_device *vdev)
+{
+	u8 writeback;
+
+	/* Without a WCE field the cache is there exactly if FLUSH is. */
+	if (virtio_cread_feature(vdev, VIRTIO_BLK_F_CONFIG_WCE,
+				 struct virtio_blk_config, wce, &writeback))
+		writeback = virtio_has_feature(vdev, VIRTIO_BLK_F_FLUSH);
+
+	return !!writeback;
+}
+
+static void virtblk_set_write_cache(struct request_queue *q, bool writeback)
+{
+	struct queue_limits lim = queue_limits_start_update(q);
+
+	if (writeback)
+		lim.features |= BLK_FEAT_WRITE_CACHE;
+	else
+		lim.features &= ~BLK_FEAT_WRITE_CACHE;
+	queue_limits_commit_update_frozen(q, &lim);
+}
+
+/**
+ * virtblk_update_cache_mode - apply the device cache mode to both disks
+ * @vblk: the device
+ *
+ * Freezing the queues lets in-flight I/O finish under the old mode.
+ */
+void virtblk_update_cache_mode(struct virtio_blk *vblk)
+{
+	bool writeback = virtblk_get_cache_mode(vblk->vdev);
+
+	virtblk_set_write_cache(vblk->mq_disk->queue, writeback);
+	virtblk_set_write_cache(vblk->disk->queue, writeback);
+}
+
+static void virtblk_update_capacity(struct virtio_blk *vblk, bool resize)
+{
+	struct virtio_device *vdev = vblk->vdev;
+	unsigned int lbs = queue_logical_block_size(vblk->disk->queue);
+	char cap_str_2[10], cap_str_10[10];
+	u64 capacity, nblocks;
+
+	/* Always in 512-byte sectors, whatever the block size. */
+	virtio_cread(vdev, struct virtio_blk_config, capacity, &capacity);
+	nblocks = DIV_ROUND_UP_ULL(capacity, lbs >> SECTOR_SHIFT);
+
+	string_get_size(nblocks, lbs, STRING_UNITS_2, cap_str_2,
+			sizeof(cap_str_2));
+	string_get_size(nblocks, lbs, STRING_UNITS_10, cap_str_10,
+			sizeof(cap_str_10));
+	dev_notice(&vdev->dev, "[%s] %s%llu %u-byte logical blocks (%s/%s)\n",
+		   vblk->disk->disk_name, resize ? "new size: " : "", nblocks,
+		   lbs, cap_str_10, cap_str_2);
+
+	/* The hidden disk must accept everything the visible one passes on. */
+	if (capacity >= get_capacity(vblk->mq_disk)) {
+		set_capacity(vblk->mq_disk, capacity);
+		set_capacity_and_notify(vblk->disk, capacity);
+	} else {
+		set_capacity_and_notify(vblk->disk, capacity);
+		set_capacity(vblk->mq_disk, capacity);
+	}
+}
+
+static void virtblk_config_changed_work(struct work_struct *work)
+{
+	struct virtio_blk *vblk = container_of(work, struct virtio_blk,
+					       config_work);
+
+	virtblk_update_capacity(vblk, true);
+}
+
+static void virtblk_config_changed(struct virtio_device *vdev)
+{
+	struct virtio_blk *vblk = vdev->priv;
+
+	queue_work(virtblk_wq, &vblk->config_work);
+}
+
+/* Decide how many queues of each type; the counts survive suspend. */
+static int virtblk_alloc_vqs(struct virtio_blk *vblk)
+{
+	struct virtio_device *vdev = vblk->vdev;
+	unsigned int num_vqs, num_poll_vqs, i;
+	u16 num_queues;
+
+	if (virtio_cread_feature(vdev, VIRTIO_BLK_F_MQ,
+				 struct virtio_blk_config, num_queues,
+				 &num_queues)) {
+		num_queues = 1;
+	} else if (!num_queues) {
+		dev_warn(&vdev->dev, "device reports 0 queues, using 1\n");
+		num_queues = 1;
+	}
+
+	num_vqs = min_t(unsigned int,
+			min_not_zero(num_request_queues, nr_cpu_ids),
+			num_queues);
+	num_poll_vqs = min_t(unsigned int, poll_queues, num_vqs - 1);
+
+	vblk->io_queues[HCTX_TYPE_DEFAULT] = num_vqs - num_poll_vqs;
+	vblk->io_queues[HCTX_TYPE_READ] = 0;
+	vblk->io_queues[HCTX_TYPE_POLL] = num_poll_vqs;
+	dev_dbg(&vdev->dev, "%u/%u/%u default/read/poll queues of %u offered\n",
+		vblk->io_queues[HCTX_TYPE_DEFAULT],
+		vblk->io_queues[HCTX_TYPE_READ],
+		vblk->io_queues[HCTX_TYPE_POLL], num_queues);
+
+	vblk->vqs = kcalloc(num_vqs, sizeof(*vblk->vqs), GFP_KERNEL);
+	if (!vblk->vqs)
+		return -ENOMEM;
+
+	for (i = 0; i < num_vqs; i++) {
+		struct virtblk_vq *bvq = &vblk->vqs[i];
+
+		spin_lock_init(&bvq->lock);
+		INIT_LIST_HEAD(&bvq->parked);
+		bvq->vblk = vblk;
+		if (i < vblk->io_queues[HCTX_TYPE_DEFAULT])
+			snprintf(bvq->name, sizeof(bvq->name), "req.%u", i);
+		else
+			snprintf(bvq->name, sizeof(bvq->name), "req_poll.%u", i);
+	}
+	vblk->num_vqs = num_vqs;
+	return 0;
+}
+
+static int virtblk_find_vqs(struct virtio_blk *vblk)
+{
+	struct virtio_device *vdev = vblk->vdev;
+	struct virtqueue_info *vqs_info;
+	struct irq_affinity desc = { 0, };
+	struct virtqueue **vqs;
+	unsigned int i;
+	int err = -ENOMEM;
+
+	vqs_info = kcalloc(vblk->num_vqs, sizeof(*vqs_info), GFP_KERNEL);
+	vqs = kcalloc(vblk->num_vqs, sizeof(*vqs), GFP_KERNEL);
+	if (!vqs_info || !vqs)
+		goto out_free;
+
+	for (i = 0; i < vblk->num_vqs; i++) {
+		vqs_info[i].name = vblk->vqs[i].name;
+		/* Poll queues are reaped by ->poll only. */
+		if (i < vblk->io_queues[HCTX_TYPE_DEFAULT])
+			vqs_info[i].callback = virtblk_done;
+	}
+
+	err = virtio_find_vqs(vdev, vblk->num_vqs, vqs, vqs_info, &desc);
+	if (err)
+		goto out_free;
+
+	for (i = 0; i < vblk->num_vqs; i++) {
+		vblk->vqs[i].vq = vqs[i];
+		vblk->vqs[i].stopped_hctx = NULL;
+	}
+
+out_free:
+	kfree(vqs);
+	kfree(vqs_info);
+	return err;
+}
+
+/* Legacy vdX naming: vda..vdz, vdaa..vdzz, ... */
+static int virtblk_name_format(const char *prefix, int index, char *buf,
+			       int buflen)
+{
+	const int base = 'z' - 'a' + 1;
+	char *begin = buf + strlen(prefix);
+	char *end = buf + buflen;
+	char *p = end - 1;
+
+	*p = '\0';
+	do {
+		if (p == begin)
+			return -EINVAL;
+		*--p = 'a' + (index % base);
+		index = (index / base) - 1;
+	} while (index >= 0);
+
+	memmove(begin, p, end - p);
+	memcpy(buf, prefix, strlen(prefix));
+	return 0;
+}
+
+static unsigned int virtblk_read_sg_elems(struct virtio_blk *vblk)
+{
+	struct virtio_device *vdev = vblk->vdev;
+	unsigned int ring = virtqueue_get_vring_size(vblk->vqs[0].vq);
+	unsigned int limit;
+	u32 sg_elems;
+
+	if (virtio_cread_feature(vdev, VIRTIO_BLK_F_SEG_MAX,
+				 struct virtio_blk_config, seg_max, &sg_elems)) {
+		sg_elems = 1;
+	} else if (!sg_elems) {
+		dev_warn(&vdev->dev, "device reports seg_max 0, using 1\n");
+		sg_elems = 1;
+	}
+
+	/* A chain, indirect or not, holds at most the ring size. */
+	limit = min(VIRTBLK_MAX_SG_ELEMS, ring > 3 ? ring - 2 : 1);
+	if (sg_elems > limit) {
+		dev_warn(&vdev->dev,
+			 "seg_max %u exceeds what a ring of %u can carry, using %u\n",
+			 sg_elems, ring, limit);
+		sg_elems = limit;
+	}
+	return sg_elems;
+}
+
+static int virtblk_read_limits(struct virtio_blk *vblk,
+			       struct queue_limits *lim)
+{
+	struct virtio_device *vdev = vblk->vdev;
+	u32 v, max_size, blk_size, opt_io_size;
+	u32 max_discard_segs = 0;
+	u32 discard_granularity = 0;
+	u8 physical_block_exp, alignment_offset;
+	u16 min_io_size;
+	size_t max_dma_size;
+	u64 opt;
+
+	/* Rotational unless the device says its storage is fast. */
+	if (!virtio_has_feature(vdev, VIRTIO_BLK_F_BIO))
+		lim->features |= BLK_FEAT_ROTATIONAL;
+	if (virtblk_get_cache_mode(vdev))
+		lim->features |= BLK_FEAT_WRITE_CACHE;
+
+	lim->max_segments = vblk->sg_elems;
+	lim->max_hw_sectors = UINT_MAX;
+
+	max_dma_size = virtio_max_dma_size(vdev);
+	max_size = max_dma_size > U32_MAX ? U32_MAX : max_dma_size;
+	if (!virtio_cread_feature(vdev, VIRTIO_BLK_F_SIZE_MAX,
+				  struct virtio_blk_config, size_max, &v))
+		max_size = min(max_size, v);
+	if (max_size < PAGE_SIZE) {
+		dev_warn(&vdev->dev,
+			 "segment size limit %u below page size, using %lu\n",
+			 max_size, PAGE_SIZE);
+		max_size = PAGE_SIZE;
+	}
+	lim->max_segment_size = max_size;
+
+	if (!virtio_cread_feature(vdev, VIRTIO_BLK_F_BLK_SIZE,
+				  struct virtio_blk_config, blk_size,
+				  &blk_size)) {
+		if (blk_validate_block_size(blk_size)) {
+			dev_err(&vdev->dev,
+				"unsupported block size %u (must be a power of two from 512 to %lu)\n",
+				blk_size, PAGE_SIZE);
+			return -EINVAL;
+		}
+	} else {
+		blk_size = SECTOR_SIZE;
+	}
+	lim->logical_block_size = blk_size;
+
+	if (!virtio_cread_feature(vdev, VIRTIO_BLK_F_TOPOLOGY,
+				  struct virtio_blk_config, physical_block_exp,
+				  &physical_block_exp) && physical_block_exp) {
+		if (physical_block_exp > VIRTBLK_MAX_PHYS_EXP)
+			dev_warn(&vdev->dev,
+				 "ignoring physical_block_exp %u\n",
+				 physical_block_exp);
+		else
+			lim->physical_block_size =
+				blk_size << physical_block_exp;
+	}
+
+	if (!virtio_cread_feature(vdev, VIRTIO_BLK_F_TOPOLOGY,
+				  struct virtio_blk_config, alignment_offset,
+				  &alignment_offset) && alignment_offset)
+		lim->alignment_offset = blk_size * alignment_offset;
+
+	if (!virtio_cread_feature(vdev, VIRTIO_BLK_F_TOPOLOGY,
+				  struct virtio_blk_config, min_io_size,
+				  &min_io_size) && min_io_size)
+		lim->io_min = blk_size * min_io_size;
+
+	if (!virtio_cread_feature(vdev, VIRTIO_BLK_F_TOPOLOGY,
+				  struct virtio_blk_config, opt_io_size,
+				  &opt_io_size) && opt_io_size) {
+		opt = (u64)blk_size * opt_io_size;
+		if (opt > UINT_MAX)
+			dev_warn(&vdev->dev, "ignoring opt_io_size %u\n",
+				 opt_io_size);
+		else
+			lim->io_opt = opt;
+	}
+
+	if (virtio_has_feature(vdev, VIRTIO_BLK_F_DISCARD)) {
+		virtio_cread(vdev, struct virtio_blk_config,
+			     discard_sector_alignment, &discard_granularity);
+		virtio_cread(vdev, struct virtio_blk_config,
+			     max_discard_sectors, &v);
+		lim->max_hw_discard_sectors = v ? v : UINT_MAX;
+		virtio_cread(vdev, struct virtio_blk_config, max_discard_seg,
+			     &max_discard_segs);
+	}
+
+	if (virtio_has_feature(vdev, VIRTIO_BLK_F_WRITE_ZEROES)) {
+		virtio_cread(vdev, struct virtio_blk_config,
+			     max_write_zeroes_sectors, &v);
+		lim->max_write_zeroes_sectors = v ? v : UINT_MAX;
+	}
+
+	/*
+	 * The block layer has one segment count and one granularity for
+	 * discard and secure erase: take the stricter of the two.
+	 */
+	if (virtio_has_feature(vdev, VIRTIO_BLK_F_SECURE_ERASE)) {
+		u32 align, sectors, segs;
+
+		virtio_cread(vdev, struct virtio_blk_config,
+			     secure_erase_sector_alignment, &align);
+		virtio_cread(vdev, struct virtio_blk_config,
+			     max_secure_erase_sectors, &sectors);
+		virtio_cread(vdev, struct virtio_blk_config,
+			     max_secure_erase_seg, &segs);
+		if (!align || !sectors || !segs) {
+			dev_warn(&vdev->dev,
+				 "secure erase disabled: zero alignment (%u), sectors (%u) or segments (%u)\n",
+				 align, sectors, segs);
+		} else {
+			discard_granularity = min_not_zero(discard_granularity,
+							   align);
+			lim->max_secure_erase_sectors = sectors;
+			max_discard_segs = min_not_zero(max_discard_segs, segs);
+		}
+	}
+
+	if (lim->max_hw_discard_sectors || lim->max_secure_erase_sectors) {
+		if (!max_discard_segs)
+			max_discard_segs = vblk->sg_elems;
+		lim->max_discard_segments = min(max_discard_segs,
+						VIRTBLK_MAX_DISCARD_SEGMENTS);
+		if (discard_granularity &&
+		    discard_granularity <= UINT_MAX >> SECTOR_SHIFT)
+			lim->discard_granularity =
+				discard_granularity << SECTOR_SHIFT;
+		else
+			lim->discard_granularity = blk_size;
+	}
+
+	return 0;
+}
+
+static void virtblk_free_disk(struct gendisk *disk)
+{
+	struct virtio_blk *vblk = disk->private_data;
+
+	ida_free(&vd_index_ida, vblk->index);
+	mutex_destroy(&vblk->vdev_mutex);
+	mutex_destroy(&vblk->path_lock);
+	kfree(vblk->vqs);
+	kfree(vblk);
+}
+
+/* Only old bootloaders and partitioning tools still ask for this. */
+static int virtblk_getgeo(struct block_device *bd, struct hd_geometry *geo)
+{
+	struct virtio_blk *vblk = bd->bd_disk->private_data;
+	int ret = 0;
+
+	mutex_lock(&vblk->vdev_mutex);
+	if (!vblk->vdev) {
+		ret = -ENXIO;
+		goto out_unlock;
+	}
+
+	if (virtio_has_feature(vblk->vdev, VIRTIO_BLK_F_GEOMETRY)) {
+		virtio_cread(vblk->vdev, struct virtio_blk_config,
+			     geometry.cylinders, &geo->cylinders);
+		virtio_cread(vblk->vdev, struct virtio_blk_config,
+			     geometry.heads, &geo->heads);
+		virtio_cread(vblk->vdev, struct virtio_blk_config,
+			     geometry.sectors, &geo->sectors);
+	} else {
+		geo->heads = 1 << 6;
+		geo->sectors = 1 << 5;
+		geo->cylinders = get_capacity(bd->bd_disk) >> 11;
+	}
+out_unlock:
+	mutex_unlock(&vblk->vdev_mutex);
+	return ret;
+}
+
+static const struct block_device_operations virtblk_fops = {
+	.owner		= THIS_MODULE,
+	.submit_bio	= virtblk_submit_bio,
+	.getgeo		= virtblk_getgeo,
+	.free_disk	= virtblk_free_disk,
+};
+
+static const struct block_device_operations virtblk_mq_fops = {
+	.owner		= THIS_MODULE,
+};
+
+static unsigned int virtblk_default_depth(struct virtio_blk *vblk)
+{
+	unsigned int depth;
+
+	if (virtblk_queue_depth)
+		return virtblk_queue_depth;
+
+	/* Fill the ring; without indirect descriptors a request takes 2. */
+	depth = vblk->vqs[0].vq->num_free;
+	if (!virtio_has_feature(vblk->vdev, VIRTIO_RING_F_INDIRECT_DESC))
+		depth /= 2;
+	return max(depth, 1u);
+}
+
+static void virtblk_announce_path(struct virtio_blk *vblk)
+{
+	static const char *const why[] = {
+		[VIRTBLK_REASON_HOST_HINT]	= "device offered VIRTIO_BLK_F_BIO",
+		[VIRTBLK_REASON_DEFAULT]	= "device did not offer VIRTIO_BLK_F_BIO",
+		[VIRTBLK_REASON_PARAM]		= "io_path module parameter",
+		[VIRTBLK_REASON_OVERRIDE]	= "sysfs",
+	};
+
+	dev_info(&vblk->vdev->dev, "[%s] %s path: %s (%s)\n",
+		 vblk->disk->disk_name, virtblk_path_name(vblk->path),
+		 virtblk_reason_name(vblk->reason), why[vblk->reason]);
+}
+
+static int virtblk_probe(struct virtio_device *vdev)
+{
+	struct queue_limits lim = { .logical_block_size = SECTOR_SIZE };
+	struct queue_limits mq_lim;
+	struct virtio_blk *vblk;
+	int err, index;
+
+	if (!vdev->config->get) {
+		dev_err(&vdev->dev, "config access disabled\n");
+		return -EINVAL;
+	}
+
+	index = ida_alloc_range(&vd_index_ida, 0,
+				(1 << (MINORBITS - VIRTBLK_PART_BITS)) - 1,
+				GFP_KERNEL);
+	if (index < 0)
+		return index;
+
+	vblk = kzalloc(sizeof(*vblk), GFP_KERNEL);
+	if (!vblk) {
+		err = -ENOMEM;
+		goto out_free_index;
+	}
+	vdev->priv = vblk;
+	vblk->vdev = vdev;
+	vblk->index = index;
+	mutex_init(&vblk->vdev_mutex);
+	mutex_init(&vblk->path_lock);
+	INIT_WORK(&vblk->config_work, virtblk_config_changed_work);
+	INIT_DELAYED_WORK(&vblk->requeue_work, virtblk_requeue_work);
+
+	err = virtblk_alloc_vqs(vblk);
+	if (err)
+		goto out_free_vblk;
+
+	err = virtblk_find_vqs(vblk);
+	if (err)
+		goto out_free_vqs_array;
+
+	vblk->sg_elems = virtblk_read_sg_elems(vblk);
+	err = virtblk_read_limits(vblk, &lim);
+	if (err)
+		goto out_del_vqs;
+
+	err = virtblk_bio_init(vblk);
+	if (err)
+		goto out_del_vqs;
+
+	err = virtblk_mq_init(vblk, virtblk_default_depth(vblk));
+	if (err)
+		goto out_bio_exit;
+
+	mq_lim = lim;
+	vblk->mq_disk = blk_mq_alloc_disk(&vblk->tag_set, &mq_lim, vblk);
+	if (IS_ERR(vblk->mq_disk)) {
+		err = PTR_ERR(vblk->mq_disk);
+		goto out_free_tags;
+	}
+	vblk->mq_disk->fops = &virtblk_mq_fops;
+	vblk->mq_disk->flags |= GENHD_FL_HIDDEN;
+	snprintf(vblk->mq_disk->disk_name, DISK_NAME_LEN, "virtblk%d", index);
+
+	/* Accounting happens once, on the visible disk. */
+	mq_lim = queue_limits_start_update(vblk->mq_disk->queue);
+	mq_lim.features &= ~BLK_FEAT_IO_STAT;
+	err = queue_limits_commit_update(vblk->mq_disk->queue, &mq_lim);
+	if (err)
+		goto out_put_mq_disk;
+
+	lim.features |= BLK_FEAT_IO_STAT | BLK_FEAT_NOWAIT;
+	if (vblk->io_queues[HCTX_TYPE_POLL])
+		lim.features |= BLK_FEAT_POLL;
+	vblk->disk = blk_alloc_disk(&lim, NUMA_NO_NODE);
+	if (IS_ERR(vblk->disk)) {
+		err = PTR_ERR(vblk->disk);
+		goto out_put_mq_disk;
+	}
+	virtblk_name_format("vd", index, vblk->disk->disk_name, DISK_NAME_LEN);
+	vblk->disk->major = major;
+	vblk->disk->first_minor = index << VIRTBLK_PART_BITS;
+	vblk->disk->minors = 1 << VIRTBLK_PART_BITS;
+	vblk->disk->private_data = vblk;
+	vblk->disk->fops = &virtblk_fops;
+
+	if (virtio_has_feature(vdev, VIRTIO_BLK_F_RO)) {
+		set_disk_ro(vblk->disk, true);
+		set_disk_ro(vblk->mq_disk, true);
+	}
+
+	virtblk_select_path(vblk, READ_ONCE(virtblk_io_path_param), false);
+	virtblk_update_capacity(vblk, false);
+	virtio_device_ready(vdev);
+
+	err = device_add_disk(&vdev->dev, vblk->mq_disk, NULL);
+	if (err)
+		goto out_reset;
+
+	virtblk_announce_path(vblk);
+	err = device_add_disk(&vdev->dev, vblk->disk, virtblk_attr_groups);
+	if (err)
+		goto out_del_mq_disk;
+
+	return 0;
+
+out_del_mq_disk:
+	del_gendisk(vblk->mq_disk);
+out_reset:
+	virtio_reset_device(vdev);
+	put_disk(vblk->disk);
+	vblk->disk = NULL;
+out_put_mq_disk:
+	put_disk(vblk->mq_disk);
+out_free_tags:
+	blk_mq_free_tag_set(&vblk->tag_set);
+out_bio_exit:
+	virtblk_bio_exit(vblk);
+out_del_vqs:
+	vdev->config->del_vqs(vdev);
+out_free_vqs_array:
+	kfree(vblk->vqs);
+out_free_vblk:
+	mutex_destroy(&vblk->path_lock);
+	mutex_destroy(&vblk->vdev_mutex);
+	kfree(vblk);
+out_free_index:
+	ida_free(&vd_index_ida, index);
+	return err;
+}
+
+static void virtblk_remove(struct virtio_device *vdev)
+{
+	struct virtio_blk *vblk = vdev->priv;
+
+	/* Make sure no work handler is accessing the device. */
+	flush_work(&vblk->config_work);
+
+	/*
+	 * Visible disk first: its removal waits for the bio path and for
+	 * new remaps to stop; the hidden disk's then drains the requests.
+	 */
+	del_gendisk(vblk->disk);
+	del_gendisk(vblk->mq_disk);
+	cancel_delayed_work_sync(&vblk->requeue_work);
+
+	mutex_lock(&vblk->vdev_mutex);
+	virtio_reset_device(vdev);
+	/* The queues are stopped, nothing can use vblk->vdev anymore. */
+	vblk->vdev = NULL;
+	vdev->config->del_vqs(vdev);
+	mutex_unlock(&vblk->vdev_mutex);
+
+	virtblk_bio_exit(vblk);
+	put_disk(vblk->mq_disk);
+	blk_mq_free_tag_set(&vblk->tag_set);
+	/* Frees vblk once the last opener is gone. */
+	put_disk(vblk->disk);
+}
+
+#ifdef CONFIG_PM_SLEEP
+static int virtblk_freeze(struct virtio_device *vdev)
+{
+	struct virtio_blk *vblk = vdev->priv;
+
+	/* No new bio, no bio command or request left on the rings. */
+	blk_mq_freeze_queue(vblk->disk->queue);
+	blk_mq_freeze_queue(vblk->mq_disk->queue);
+
+	virtio_reset_device(vdev);
+	flush_work(&vblk->config_work);
+	cancel_delayed_work_sync(&vblk->requeue_work);
+	vdev->config->del_vqs(vdev);
+	return 0;
+}
+
+static int virtblk_restore(struct virtio_device *vdev)
+{
+	struct virtio_blk *vblk = vdev->priv;
+	int err;
+
+	err = virtblk_find_vqs(vblk);
+	if (err)
+		return err;
+
+	virtio_device_ready(vdev);
+	blk_mq_unfreeze_queue(vblk->mq_disk->queue);
+	blk_mq_unfreeze_queue(vblk->disk->queue);
+	return 0;
+}
+#endif
+
+static const struct virtio_device_id id_table[] = {
+	{ VIRTIO_ID_BLOCK, VIRTIO_DEV_ANY_ID },
+	{ 0 },
+};
+
+/* No VIRTIO_BLK_F_ZONED: host-managed zoned devices are not supported. */
+static unsigned int features_legacy[] = {
+	VIRTIO_BLK_F_SEG_MAX, VIRTIO_BLK_F_SIZE_MAX, VIRTIO_BLK_F_GEOMETRY,
+	VIRTIO_BLK_F_RO, VIRTIO_BLK_F_BLK_SIZE,
+	VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_TOPOLOGY, VIRTIO_BLK_F_CONFIG_WCE,
+	VIRTIO_BLK_F_MQ, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_WRITE_ZEROES,
+	VIRTIO_BLK_F_SECURE_ERASE,
+};
+
+static unsigned int features[] = {
+	VIRTIO_BLK_F_SEG_MAX, VIRTIO_BLK_F_SIZE_MAX, VIRTIO_BLK_F_GEOMETRY,
+	VIRTIO_BLK_F_RO, VIRTIO_BLK_F_BLK_SIZE,
+	VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_TOPOLOGY, VIRTIO_BLK_F_CONFIG_WCE,
+	VIRTIO_BLK_F_MQ, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_WRITE_ZEROES,
+	VIRTIO_BLK_F_SECURE_ERASE, VIRTIO_BLK_F_BIO,
+};
+
+static struct virtio_driver virtio_blk = {
+	.feature_table			= features,
+	.feature_table_size		= ARRAY_SIZE(features),
+	.feature_table_legacy		= features_legacy,
+	.feature_table_size_legacy	= ARRAY_SIZE(features_legacy),
+	.driver.name			= KBUILD_MODNAME,
+	.id_table			= id_table,
+	.probe				= virtblk_probe,
+	.remove				= virtblk_remove,
+	.config_changed			= virtblk_config_changed,
+#ifdef CONFIG_PM_SLEEP
+	.freeze				= virtblk_freeze,
+	.restore			= virtblk_restore,
+#endif
+};
+
+static int __init virtio_blk_init(void)
+{
+	size_t size = sizeof(struct virtblk_bio_cmd) +
+		VIRTBLK_BIO_INLINE_SG * sizeof(struct scatterlist);
+	int err;
+
+	virtblk_bio_cmd_cache = kmem_cache_create("virtblk_bio_cmd", size, 0,
+						  SLAB_HWCACHE_ALIGN, NULL);
+	if (!virtblk_bio_cmd_cache)
+		return -ENOMEM;
+
+	virtblk_wq = alloc_workqueue("virtio-blk", 0, 0);
+	if (!virtblk_wq) {
+		err = -ENOMEM;
+		goto out_destroy_cache;
+	}
+
+	major = register_blkdev(0, "virtblk");
+	if (major < 0) {
+		err = major;
+		goto out_destroy_workqueue;
+	}
+
+	err = register_virtio_driver(&virtio_blk);
+	if (err)
+		goto out_unregister_blkdev;
+	return 0;
+
+out_unregister_blkdev:
+	unregister_blkdev(major, "virtblk");
+out_destroy_workqueue:
+	destroy_workqueue(virtblk_wq);
+out_destroy_cache:
+	kmem_cache_destroy(virtblk_bio_cmd_cache);
+	return err;
+}
+
+static void __exit virtio_blk_fini(void)
+{
+	unregister_virtio_driver(&virtio_blk);
+	unregister_blkdev(major, "virtblk");
+	destroy_workqueue(virtblk_wq);
+	kmem_cache_destroy(virtblk_bio_cmd_cache);
+}
+module_init(virtio_blk_init);
+module_exit(virtio_blk_fini);
+
+MODULE_DEVICE_TABLE(virtio, id_table);
+MODULE_DESCRIPTION("Virtio block driver with bio and request paths");
+MODULE_LICENSE("GPL");

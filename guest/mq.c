@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The request path: blk-mq operations of the hidden disk.  Requests get
+ * the scheduler, merging, tags and poll queues; their PDU is a bare
+ * struct virtblk_cmd, no larger than the in-tree driver's.  I/O is
+ * accounted on the visible disk, which is what users look at.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blk-mq.h>
+#include <linux/blk-mq-virtio.h>
+#include <linux/slab.h>
+#include <linux/virtio.h>
+#include <linux/virtio_blk.h>
+
+#include "virtio_blk.h"
+
+static inline struct virtblk_vq *virtblk_hctx_vq(struct blk_mq_hw_ctx *hctx)
+{
+	struct virtio_blk *vblk = hctx->queue->queuedata;
+
+	return &vblk->vqs[hctx->queue_num];
+}
+
+static int virtblk_rq_setup_ranges(struct request *rq, u32 flags)
+{
+	unsigned short segments = blk_rq_nr_discard_segments(rq);
+	struct virtio_blk_discard_write_zeroes *range;
+	unsigned short n = 0;
+	struct bio *bio;
+
+	range = kmalloc_array(segments, sizeof(*range), GFP_ATOMIC);
+	if (!range)
+		return -ENOMEM;
+
+	/*
+	 * With a single discard segment the block layer merges discards as
+	 * contiguous data, so the bios do not describe the ranges.
+	 */
+	if (queue_max_discard_segments(rq->q) == 1) {
+		range[0].flags = cpu_to_le32(flags);
+		range[0].num_sectors = cpu_to_le32(blk_rq_sectors(rq));
+		range[0].sector = cpu_to_le64(blk_rq_pos(rq));
+		n = 1;
+	} else {
+		__rq_for_each_bio(bio, rq) {
+			if (WARN_ON_ONCE(n >= segments))
+				break;
+			range[n].flags = cpu_to_le32(flags);
+			range[n].num_sectors = cpu_to_le32(bio_sectors(bio));
+			range[n].sector = cpu_to_le64(bio->bi_iter.bi_sector);
+			n++;
+		}
+	}
+
+	bvec_set_virt(&rq->special_vec, range, sizeof(*range) * n);
+	rq->rq_flags |= RQF_SPECIAL_PAYLOAD;
+	return 0;
+}
+
+static void virtblk_rq_cleanup(struct request *rq)
+{
+	if (rq->rq_flags & RQF_SPECIAL_PAYLOAD)
+		kfree(bvec_virt(&rq->special_vec));
+}
+
+static void virtblk_rq_unmap(struct request *rq, struct virtblk_cmd *cmd)
+{
+	if (blk_rq_nr_phys_segments(rq))
+		sg_free_table_chained(&cmd->sg_table, VIRTBLK_RQ_INLINE_SG);
+}
+
+static blk_status_t virtblk_rq_setup(struct virtio_device *vdev,
+				     struct request *rq,
+				     struct virtblk_cmd *cmd)
+{
+	u64 sector = 0;
+	u32 flags = 0;
+	u32 type;
+
+	switch (req_op(rq)) {
+	case REQ_OP_READ:
+		type = VIRTIO_BLK_T_IN;
+		sector = blk_rq_pos(rq);
+		break;
+	case REQ_OP_WRITE:
+		type = VIRTIO_BLK_T_OUT;
+		sector = blk_rq_pos(rq);
+		break;
+	case REQ_OP_FLUSH:
+		type = VIRTIO_BLK_T_FLUSH;
+		break;
+	case REQ_OP_DISCARD:
+		type = VIRTIO_BLK_T_DISCARD;
+		break;
+	case REQ_OP_WRITE_ZEROES:
+		type = VIRTIO_BLK_T_WRITE_ZEROES;
+		if (!(rq->cmd_flags & REQ_NOUNMAP))
+			flags = VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
+		break;
+	case REQ_OP_SECURE_ERASE:
+		type = VIRTIO_BLK_T_SECURE_ERASE;
+		break;
+	case REQ_OP_DRV_IN:
+		/* The header was filled in by virtblk_get_id(). */
+		return BLK_STS_OK;
+	default:
+		return BLK_STS_NOTSUPP;
+	}
+
+	cmd->out_hdr.type = cpu_to_virtio32(vdev, type);
+	cmd->out_hdr.sector = cpu_to_virtio64(vdev, sector);
+	cmd->out_hdr.ioprio = cpu_to_virtio32(vdev, req_get_ioprio(rq));
+
+	if (type == VIRTIO_BLK_T_DISCARD || type == VIRTIO_BLK_T_WRITE_ZEROES ||
+	    type == VIRTIO_BLK_T_SECURE_ERASE) {
+		if (virtblk_rq_setup_ranges(rq, flags))
+			return BLK_STS_RESOURCE;
+	}
+	return BLK_STS_OK;
+}
+
+static blk_status_t virtblk_rq_prep(struct virtio_blk *vblk,
+				    struct request *rq,
+				    struct virtblk_cmd *cmd)
+{
+	blk_status_t status;
+	int nents = 0;
+
+	cmd->flags = 0;
+	status = virtblk_rq_setup(vblk->vdev, rq, cmd);
+	if (unlikely(status))
+		return status;
+
+	if (blk_rq_nr_phys_segments(rq)) {
+		cmd->sg_table.sgl = cmd->sg;
+		if (unlikely(sg_alloc_table_chained(&cmd->sg_table,
+						    blk_rq_nr_phys_segments(rq),
+						    cmd->sg,
+						    VIRTBLK_RQ_INLINE_SG))) {
+			virtblk_rq_cleanup(rq);
+			return BLK_STS_RESOURCE;
+		}
+		nents = blk_rq_map_sg(rq->q, rq, cmd->sg_table.sgl);
+	}
+	cmd->sg_table.nents = nents;
+
+	blk_mq_start_request(rq);
+	return BLK_STS_OK;
+}
+
+/* With the queue lock held, once the command is on the ring */
+static void virtblk_rq_acct_start(struct virtio_blk *vblk, struct request *rq,
+				  struct virtblk_cmd *cmd)
+{
+	if (blk_rq_is_passthrough(rq) || req_op(rq) == REQ_OP_FLUSH ||
+	    !blk_queue_io_stat(vblk->disk->queue))
+		return;
+	cmd->start_time = bdev_start_io_acct(vblk->disk->part0, req_op(rq),
+					     jiffies);
+	cmd->flags |= VIRTBLK_CMD_ACCT;
+}
+
+static void virtblk_rq_finish(struct request *rq, struct virtblk_cmd *cmd)
+{
+	struct virtio_blk *vblk = rq->q->queuedata;
+
+	virtblk_rq_unmap(rq, cmd);
+	virtblk_rq_cleanup(rq);
+	if (cmd->flags & VIRTBLK_CMD_ACCT)
+		bdev_end_io_acct(vblk->disk->part0, req_op(rq),
+				 blk_rq_bytes(rq) >> SECTOR_SHIFT,
+				 cmd->start_time);
+}
+
+static void virtblk_rq_done(struct request *rq)
+{
+	struct virtblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	blk_status_t status = virtblk_result(cmd->status);
+
+	virtblk_rq_finish(rq, cmd);
+	blk_mq_end_request(rq, status);
+}
+
+static blk_status_t virtblk_queue_rq(struct blk_mq_hw_ctx *hctx,
+				     const struct blk_mq_queue_data *bd)
+{
+	struct virtio_blk *vblk = hctx->queue->queuedata;
+	struct virtblk_vq *bvq = virtblk_hctx_vq(hctx);
+	struct request *rq = bd->rq;
+	struct virtblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	unsigned long flags;
+	bool notify = false;
+	blk_status_t status;
+	int err;
+
+	status = virtblk_rq_prep(vblk, rq, cmd);
+	if (unlikely(status))
+		return status;
+
+	spin_lock_irqsave(&bvq->lock, flags);
+	err = virtblk_add_cmd(bvq->vq, cmd, op_is_write(req_op(rq)));
+	if (unlikely(err)) {
+		notify = virtqueue_kick_prepare(bvq->vq);
+		/*
+		 * Stop only on a full ring: the completion that frees space
+		 * restarts this context.  -ENOMEM gets a delayed rerun.
+		 */
+		if (err == -ENOSPC) {
+			blk_mq_stop_hw_queue(hctx);
+			bvq->stopped_hctx = hctx;
+		}
+		spin_unlock_irqrestore(&bvq->lock, flags);
+		if (notify)
+			virtqueue_notify(bvq->vq);
+		virtblk_rq_unmap(rq, cmd);
+		virtblk_rq_cleanup(rq);
+		return err == -ENOSPC ? BLK_STS_DEV_RESOURCE : BLK_STS_RESOURCE;
+	}
+
+	virtblk_rq_acct_start(vblk, rq, cmd);
+	if (bd->last)
+		notify = virtqueue_kick_prepare(bvq->vq);
+	spin_unlock_irqrestore(&bvq->lock, flags);
+
+	if (notify)
+		virtqueue_notify(bvq->vq);
+	return BLK_STS_OK;
+}
+
+static void virtblk_commit_rqs(struct blk_mq_hw_ctx *hctx)
+{
+	virtblk_kick(virtblk_hctx_vq(hctx));
+}
+
+/* Add a batch of prepared requests for one queue, with one notification */
+static void virtblk_add_rq_batch(struct virtio_blk *vblk,
+				 struct virtblk_vq *bvq, struct rq_list *batch)
+{
+	struct rq_list failed = { };
+	struct request *rq;
+	unsigned long flags;
+	bool notify;
+
+	spin_lock_irqsave(&bvq->lock, flags);
+	while ((rq = rq_list_pop(batch))) {
+		struct virtblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+		if (virtblk_add_cmd(bvq->vq, cmd, op_is_write(req_op(rq)))) {
+			rq_list_add_tail(&failed, rq);
+			continue;
+		}
+		virtblk_rq_acct_start(vblk, rq, cmd);
+	}
+	notify = virtqueue_kick_prepare(bvq->vq);
+	spin_unlock_irqrestore(&bvq->lock, flags);
+
+	if (notify)
+		virtqueue_notify(bvq->vq);
+
+	while ((rq = rq_list_pop(&failed))) {
+		virtblk_rq_unmap(rq, blk_mq_rq_to_pdu(rq));
+		virtblk_rq_cleanup(rq);
+		blk_mq_requeue_request(rq, true);
+	}
+}
+
+static void virtblk_queue_rqs(struct rq_list *rqlist)
+{
+	struct rq_list batch = { };
+	struct rq_list requeue = { };
+	struct virtblk_vq *bvq = NULL;
+	struct virtio_blk *vblk = NULL;
+	struct request *rq;
+
+	while ((rq = rq_list_pop(rqlist))) {
+		struct virtblk_vq *this = virtblk_hctx_vq(rq->mq_hctx);
+
+		if (bvq != this && !rq_list_empty(&batch))
+			virtblk_add_rq_batch(vblk, bvq, &batch);
+		bvq = this;
+		vblk = rq->q->queuedata;
+
+		if (virtblk_rq_prep(vblk, rq, blk_mq_rq_to_pdu(rq)))
+			rq_list_add_tail(&requeue, rq);
+		else
+			rq_list_add_tail(&batch, rq);
+	}
+	if (!rq_list_empty(&batch))
+		virtblk_add_rq_batch(vblk, bvq, &batch);
+
+	/* Left for ->queue_rq, one by one. */
+	*rqlist = requeue;
+}
+
+static void virtblk_complete_batch(struct io_comp_batch *iob)
+{
+	struct request *rq;
+
+	rq_list_for_each(&iob->req_list, rq)
+		virtblk_rq_finish(rq, blk_mq_rq_to_pdu(rq));
+	blk_mq_end_request_batch(iob);
+}
+
+static int virtblk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
+{
+	struct virtblk_vq *bvq = virtblk_hctx_vq(hctx);
+	struct virtblk_cmd *cmd;
+	unsigned long flags;
+	unsigned int len;
+	int found = 0;
+
+	spin_lock_irqsave(&bvq->lock, flags);
+	/* Only requests use poll queues: the bio path has no poll map. */
+	while ((cmd = virtqueue_get_buf(bvq->vq, &len)) != NULL) {
+		struct request *rq = blk_mq_rq_from_pdu(cmd);
+
+		found++;
+		if (!blk_mq_complete_request_remote(rq) &&
+		    !blk_mq_add_to_batch(rq, iob,
+					 cmd->status != VIRTIO_BLK_S_OK,
+					 virtblk_complete_batch))
+			virtblk_rq_done(rq);
+	}
+	if (found && bvq->stopped_hctx) {
+		blk_mq_start_stopped_hw_queue(bvq->stopped_hctx, true);
+		bvq->stopped_hctx = NULL;
+	}
+	spin_unlock_irqrestore(&bvq->lock, flags);
+
+	return found;
+}
+
+static void virtblk_map_queues(struct blk_mq_tag_set *set)
+{
+	struct virtio_blk *vblk = set->driver_data;
+	unsigned int i, qoff;
+
+	for (i = 0, qoff = 0; i < set->nr_maps; i++) {
+		struct blk_mq_queue_map *map = &set->map[i];
+
+		map->nr_queues = vblk->io_queues[i];
+		map->queue_offset = qoff;
+		qoff += map->nr_queues;
+
+		if (!map->nr_queues)
+			continue;
+
+		/* Poll queues have no interrupt, hence no affinity to follow. */
+		if (i == HCTX_TYPE_POLL)
+			blk_mq_map_queues(map);
+		else
+			blk_mq_virtio_map_queues(map, vblk->vdev, 0);
+	}
+}
+
+static const struct blk_mq_ops virtblk_mq_ops = {
+	.queue_rq	= virtblk_queue_rq,
+	.queue_rqs	= virtblk_queue_rqs,
+	.commit_rqs	= virtblk_commit_rqs,
+	.complete	= virtblk_rq_done,
+	.map_queues	= virtblk_map_queues,
+	.poll		= virtblk_poll,
+};
+
+/**
+ * virtblk_mq_init - set up the tag set of the hidden disk
+ * @vblk: the device, with its queues found
+ * @queue_depth: tags per hardware queue
+ *
+ * Return: 0 or a negative errno from blk_mq_alloc_tag_set().
+ */
+int virtblk_mq_init(struct virtio_blk *vblk, unsigned int queue_depth)
+{
+	struct blk_mq_tag_set *set = &vblk->tag_set;
+
+	memset(set, 0, sizeof(*set));
+	set->ops = &virtblk_mq_ops;
+	set->queue_depth = queue_depth;
+	set->numa_node = NUMA_NO_NODE;
+	set->flags = BLK_MQ_F_SHOULD_MERGE;
+	set->cmd_size = sizeof(struct virtblk_cmd) +
+		sizeof(struct scatterlist) * VIRTBLK_RQ_INLINE_SG;
+	set->driver_data = vblk;
+	set->nr_hw_queues = vblk->num_vqs;
+	set->nr_maps = vblk->io_queues[HCTX_TYPE_POLL] ? HCTX_MAX_TYPES : 1;
+
+	return blk_mq_alloc_tag_set(set);
+}
+
+/**
+ * virtblk_get_id - read the device serial
+ * @vblk: the device
+ * @id_str: buffer of at least VIRTIO_BLK_ID_BYTES
+ *
+ * Sent as a passthrough request on the hidden disk, whatever the path.
+ *
+ * Return: 0 or a negative errno (-EIO if the device does not support it).
+ */
+int virtblk_get_id(struct virtio_blk *vblk, char *id_str)
+{
+	struct request_queue *q = vblk->mq_disk->queue;
+	struct virtblk_cmd *cmd;
+	struct request *rq;
+	int err;
+
+	rq = blk_mq_alloc_request(q, REQ_OP_DRV_IN, 0);
+	if (IS_ERR(rq))
+		return PTR_ERR(rq);
+
+	cmd = blk_mq_rq_to_pdu(rq);
+	cmd->out_hdr.type = cpu_to_virtio32(vblk->vdev, VIRTIO_BLK_T_GET_ID);
+	cmd->out_hdr.sector = 0;
+	cmd->out_hdr.ioprio = 0;
+
+	err = blk_rq_map_kern(q, rq, id_str, VIRTIO_BLK_ID_BYTES, GFP_KERNEL);
+	if (err)
+		goto out_free_rq;
+
+	blk_execute_rq(rq, false);
+	err = blk_status_to_errno(virtblk_result(cmd->status));
+out_free_rq:
+	blk_mq_free_request(rq);
+	return err;
+}

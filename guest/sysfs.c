@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Attributes of the visible disk (/sys/block/vdX/) and the I/O path
+ * policy.  Documented in Documentation/ABI/testing/sysfs-block-virtio-blk.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blkdev.h>
+#include <linux/device.h>
+#include <linux/string.h>
+#include <linux/sysfs.h>
+#include <linux/virtio.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
+
+#include <uapi/linux/virtio_blk_bio.h>
+
+#include "virtio_blk.h"
+
+static const char *const virtblk_policy_names[] = {
+	[VIRTBLK_POLICY_AUTO]		= "auto",
+	[VIRTBLK_POLICY_BIO]		= "bio",
+	[VIRTBLK_POLICY_REQUEST]	= "request",
+};
+
+static const char *const virtblk_reason_names[] = {
+	[VIRTBLK_REASON_HOST_HINT]	= "host hint",
+	[VIRTBLK_REASON_DEFAULT]	= "module default",
+	[VIRTBLK_REASON_PARAM]		= "module parameter",
+	[VIRTBLK_REASON_OVERRIDE]	= "override",
+};
+
+/**
+ * virtblk_parse_policy - parse an io_path value
+ * @buf: "auto", "bio" or "request", optionally newline-terminated
+ *
+ * Return: an enum virtblk_policy, or -EINVAL.
+ */
+int virtblk_parse_policy(const char *buf)
+{
+	int i = sysfs_match_string(virtblk_policy_names, buf);
+
+	return i < 0 ? -EINVAL : i;
+}
+
+/**
+ * virtblk_policy_name - name of an enum virtblk_policy
+ * @policy: the policy
+ *
+ * Return: a static string.
+ */
+const char *virtblk_policy_name(int policy)
+{
+	return virtblk_policy_names[policy];
+}
+
+/**
+ * virtblk_path_name - name of an enum virtblk_path
+ * @path: the path
+ *
+ * Return: a static string.
+ */
+const char *virtblk_path_name(int path)
+{
+	return path == VIRTBLK_PATH_BIO ? "bio" : "request";
+}
+
+/**
+ * virtblk_reason_name - name of an enum virtblk_reason
+ * @reason: the reason
+ *
+ * Return: a static string.
+ */
+const char *virtblk_reason_name(int reason)
+{
+	return virtblk_reason_names[reason];
+}
+
+/**
+ * virtblk_select_path - apply a path policy to a device
+ * @vblk: the device, with @path_lock held once the disk is live
+ * @policy: enum virtblk_policy
+ * @by_user: the policy comes from sysfs rather than the module parameter
+ *
+ * Bios read the path once at submission; those already on the old path
+ * complete there.  Both paths reach the same virtqueues, so a flush on
+ * either covers every write completed on the other.
+ */
+void virtblk_select_path(struct virtio_blk *vblk, int policy, bool by_user)
+{
+	bool hint = virtio_has_feature(vblk->vdev, VIRTIO_BLK_F_BIO);
+	int forced = by_user ? VIRTBLK_REASON_OVERRIDE : VIRTBLK_REASON_PARAM;
+	int path, reason;
+
+	switch (policy) {
+	case VIRTBLK_POLICY_BIO:
+		path = VIRTBLK_PATH_BIO;
+		reason = forced;
+		break;
+	case VIRTBLK_POLICY_REQUEST:
+		path = VIRTBLK_PATH_REQUEST;
+		reason = forced;
+		break;
+	default:
+		policy = VIRTBLK_POLICY_AUTO;
+		path = hint ? VIRTBLK_PATH_BIO : VIRTBLK_PATH_REQUEST;
+		reason = hint ? VIRTBLK_REASON_HOST_HINT : VIRTBLK_REASON_DEFAULT;
+		break;
+	}
+
+	WRITE_ONCE(vblk->policy, policy);
+	WRITE_ONCE(vblk->reason, reason);
+	WRITE_ONCE(vblk->path, path);
+}
+
+static ssize_t io_path_show(struct device *dev, struct device_attribute *attr,
+			    char *buf)
+{
+	struct virtio_blk *vblk = dev_to_disk(dev)->private_data;
+
+	return sysfs_emit(buf, "%s\n", virtblk_path_name(READ_ONCE(vblk->path)));
+}
+
+static ssize_t io_path_store(struct device *dev, struct device_attribute *attr,
+			     const char *buf, size_t count)
+{
+	struct virtio_blk *vblk = dev_to_disk(dev)->private_data;
+	int policy = virtblk_parse_policy(buf);
+	int old;
+
+	if (policy < 0)
+		return policy;
+
+	mutex_lock(&vblk->path_lock);
+	old = vblk->path;
+	virtblk_select_path(vblk, policy, true);
+	if (old != vblk->path)
+		dev_dbg(&vblk->vdev->dev, "%s: io_path %s -> %s\n",
+			vblk->disk->disk_name, virtblk_path_name(old),
+			virtblk_path_name(vblk->path));
+	mutex_unlock(&vblk->path_lock);
+
+	return count;
+}
+static DEVICE_ATTR_RW(io_path);
+
+static ssize_t io_path_reason_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	struct virtio_blk *vblk = dev_to_disk(dev)->private_data;
+
+	return sysfs_emit(buf, "%s\n",
+			  virtblk_reason_name(READ_ONCE(vblk->reason)));
+}
+static DEVICE_ATTR_RO(io_path_reason);
+
+static ssize_t serial_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	struct virtio_blk *vblk = dev_to_disk(dev)->private_data;
+	int err;
+
+	/* The serial is not NUL-terminated when it fills the field. */
+	BUILD_BUG_ON(PAGE_SIZE <= VIRTIO_BLK_ID_BYTES);
+	buf[VIRTIO_BLK_ID_BYTES] = '\0';
+	err = virtblk_get_id(vblk, buf);
+	if (!err)
+		return strlen(buf);
+	/* Devices without GET_ID: an empty serial, as in-tree. */
+	if (err == -EIO)
+		return 0;
+	return err;
+}
+static DEVICE_ATTR_RO(serial);
+
+static const char *const virtblk_cache_types[] = {
+	"write through", "write back"
+};
+
+static ssize_t cache_type_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	struct virtio_blk *vblk = dev_to_disk(dev)->private_data;
+
+	return sysfs_emit(buf, "%s\n",
+			  virtblk_cache_types[virtblk_get_cache_mode(vblk->vdev)]);
+}
+
+static ssize_t cache_type_store(struct device *dev,
+				struct device_attribute *attr,
+				const char *buf, size_t count)
+{
+	struct virtio_blk *vblk = dev_to_disk(dev)->private_data;
+	struct virtio_device *vdev = vblk->vdev;
+	int i;
+
+	if (!virtio_has_feature(vdev, VIRTIO_BLK_F_CONFIG_WCE))
+		return -EINVAL;
+	i = sysfs_match_string(virtblk_cache_types, buf);
+	if (i < 0)
+		return i;
+
+	virtio_cwrite8(vdev, offsetof(struct virtio_blk_config, wce), i);
+	virtblk_update_cache_mode(vblk);
+	return count;
+}
+static DEVICE_ATTR_RW(cache_type);
+
+static struct attribute *virtblk_attrs[] = {
+	&dev_attr_serial.attr,
+	&dev_attr_cache_type.attr,
+	&dev_attr_io_path.attr,
+	&dev_attr_io_path_reason.attr,
+	NULL,
+};
+
+static umode_t virtblk_attrs_are_visible(struct kobject *kobj,
+					 struct attribute *a, int n)
+{
+	struct gendisk *disk = dev_to_disk(kobj_to_dev(kobj));
+	struct virtio_blk *vblk = disk->private_data;
+
+	if (a == &dev_attr_cache_type.attr &&
+	    !virtio_has_feature(vblk->vdev, VIRTIO_BLK_F_CONFIG_WCE))
+		return 0444;
+	return a->mode;
+}
+
+static const struct attribute_group virtblk_attr_group = {
+	.attrs		= virtblk_attrs,
+	.is_visible	= virtblk_attrs_are_visible,
+};
+
+const struct attribute_group *virtblk_attr_groups[] = {
+	&virtblk_attr_group,
+	NULL,
+};

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Private interfaces of the adaptive virtio block driver.
+ *
+ * One device, two block-layer front ends: a visible bio-based disk (the
+ * "head", vdX) and a hidden blk-mq disk.  Both feed the same virtqueues
+ * through the command core in core.c.  See
+ * Documentation/block/virtio_blk-adaptive.rst.
+ */
+#ifndef _VIRTIO_BLK_ADAPTIVE_H
+#define _VIRTIO_BLK_ADAPTIVE_H
+
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+#include <linux/mempool.h>
+#include <linux/mutex.h>
+#include <linux/scatterlist.h>
+#include <linux/spinlock.h>
+#include <linux/virtio.h>
+#include <linux/virtio_blk.h>
+#include <linux/workqueue.h>
+
+#define VIRTBLK_VQ_NAME_LEN	16
+
+/* Inline scatterlist entries of a request (the rest is chained) */
+#define VIRTBLK_RQ_INLINE_SG	2
+/* Inline scatterlist entries of a bio command (the rest is pooled) */
+#define VIRTBLK_BIO_INLINE_SG	4
+
+enum virtblk_path {
+	VIRTBLK_PATH_BIO,
+	VIRTBLK_PATH_REQUEST,
+};
+
+enum virtblk_policy {
+	VIRTBLK_POLICY_AUTO,
+	VIRTBLK_POLICY_BIO,
+	VIRTBLK_POLICY_REQUEST,
+};
+
+enum virtblk_reason {
+	VIRTBLK_REASON_HOST_HINT,	/* auto, the device offered F_BIO */
+	VIRTBLK_REASON_DEFAULT,		/* auto, no hint from the device */
+	VIRTBLK_REASON_PARAM,		/* forced by the io_path parameter */
+	VIRTBLK_REASON_OVERRIDE,	/* forced through sysfs */
+};
+
+/* virtblk_cmd.flags */
+#define VIRTBLK_CMD_BIO		BIT(0)	/* embedded in a virtblk_bio_cmd */
+#define VIRTBLK_CMD_ACCT	BIT(1)	/* accounted on the visible disk */
+
+/**
+ * struct virtblk_cmd - what one virtqueue buffer carries
+ * @out_hdr: command header read by the device
+ * @status: status byte written by the device
+ * @flags: VIRTBLK_CMD_*; tells the completion handler which path owns it
+ * @start_time: I/O accounting start on the visible disk
+ * @sg_table: data (or discard ranges); nents == 0 for none
+ * @sg: inline scatterlist entries
+ *
+ * This is the blk-mq PDU of the hidden disk as is, and the tail of a bio
+ * command.  The token added to the virtqueue is always a pointer to it.
+ */
+struct virtblk_cmd {
+	struct virtio_blk_outhdr out_hdr;
+	u8 status;
+	u8 flags;
+	unsigned long start_time;
+	struct sg_table sg_table;
+	struct scatterlist sg[];
+};
+
+/**
+ * struct virtblk_bio_cmd - a bio in flight on the bio path
+ * @node: on &virtblk_vq.parked, or on a completion batch
+ * @bio: the bio, ended when the last stage completes
+ * @bvq: queue the command was allocated from and is issued to
+ * @sg_ext: pooled scatterlist when @cmd.sg is too small, else NULL
+ * @data_type: VIRTIO_BLK_T_* of the data stage
+ * @data_nents: scatterlist entries of the data stage
+ * @stages: VIRTBLK_STAGE_* still to issue, lowest first
+ * @range: the single range of a discard, write-zeroes or secure erase
+ * @cmd: the virtqueue command, reused by every stage
+ */
+struct virtblk_bio_cmd {
+	struct list_head node;
+	struct bio *bio;
+	struct virtblk_vq *bvq;
+	struct scatterlist *sg_ext;
+	u32 data_type;
+	unsigned int data_nents;
+	unsigned int stages;
+	struct virtio_blk_discard_write_zeroes range;
+	struct virtblk_cmd cmd;
+};
+
+/* virtblk_bio_cmd.stages, issued in this order */
+#define VIRTBLK_STAGE_PREFLUSH	BIT(0)
+#define VIRTBLK_STAGE_DATA	BIT(1)
+#define VIRTBLK_STAGE_POSTFLUSH	BIT(2)
+
+/**
+ * struct virtblk_vq - one virtqueue and the state both paths share on it
+ * @vq: the virtqueue; NULL while the device is frozen
+ * @lock: serialises adding, reaping and @parked
+ * @parked: bio commands waiting for ring space, oldest first
+ * @stopped_hctx: hardware context stopped because the ring was full
+ * @cmd_pool: bio command allocation for CPUs mapped to this queue
+ * @vblk: owning device
+ * @name: virtqueue name
+ */
+struct virtblk_vq {
+	struct virtqueue *vq;
+	spinlock_t lock;	/* ring, parked, stopped_hctx */
+	struct list_head parked;
+	struct blk_mq_hw_ctx *stopped_hctx;
+	mempool_t *cmd_pool;
+	struct virtio_blk *vblk;
+	char name[VIRTBLK_VQ_NAME_LEN];
+} ____cacheline_aligned_in_smp;
+
+/**
+ * struct virtio_blk - one virtio block device
+ * @vdev_mutex: held by anything that can run after remove cleared @vdev
+ * @vdev: the virtio device, NULL once removed
+ * @disk: visible bio-based disk (vdX)
+ * @mq_disk: hidden blk-mq disk used by the request path
+ * @tag_set: tags of @mq_disk
+ * @path: enum virtblk_path in effect, read once per bio
+ * @policy: enum virtblk_policy last asked for
+ * @reason: enum virtblk_reason for @path
+ * @path_lock: serialises writers of @path, @policy and @reason
+ * @config_work: capacity change handling
+ * @requeue_work: retries parked bios when no completion is due
+ * @index: ida index (names and minors)
+ * @num_vqs: virtqueues in @vqs
+ * @io_queues: queues per hctx type
+ * @sg_elems: scatterlist entries a command may need
+ * @sg_pool: scatterlist arrays for bio commands above the inline size
+ * @vqs: the virtqueues
+ */
+struct virtio_blk {
+	struct mutex vdev_mutex;	/* vdev lifetime, see above */
+	struct virtio_device *vdev;
+	struct gendisk *disk;
+	struct gendisk *mq_disk;
+	struct blk_mq_tag_set tag_set;
+
+	int path;
+	int policy;
+	int reason;
+	struct mutex path_lock;		/* path, policy, reason writers */
+
+	struct work_struct config_work;
+	struct delayed_work requeue_work;
+	int index;
+	unsigned int num_vqs;
+	unsigned int io_queues[HCTX_MAX_TYPES];
+	unsigned int sg_elems;
+	mempool_t *sg_pool;
+	struct virtblk_vq *vqs;
+};
+
+/* main.c */
+extern int virtblk_io_path_param;
+extern struct kmem_cache *virtblk_bio_cmd_cache;
+void virtblk_update_cache_mode(struct virtio_blk *vblk);
+bool virtblk_get_cache_mode(struct virtio_device *vdev);
+
+/* core.c */
+blk_status_t virtblk_result(u8 status);
+int virtblk_add_cmd(struct virtqueue *vq, struct virtblk_cmd *cmd, bool write);
+void virtblk_kick(struct virtblk_vq *bvq);
+void virtblk_done(struct virtqueue *vq);
+unsigned int virtblk_cpu_to_queue(struct virtio_blk *vblk);
+
+/* bio.c */
+void virtblk_submit_bio(struct bio *bio);
+void virtblk_bio_complete(struct virtblk_bio_cmd *bc);
+bool virtblk_drain_parked(struct virtblk_vq *bvq);
+void virtblk_requeue_work(struct work_struct *work);
+int virtblk_bio_init(struct virtio_blk *vblk);
+void virtblk_bio_exit(struct virtio_blk *vblk);
+
+/* mq.c */
+int virtblk_mq_init(struct virtio_blk *vblk, unsigned int queue_depth);
+int virtblk_get_id(struct virtio_blk *vblk, char *id_str);
+
+/* sysfs.c */
+extern const struct attribute_group *virtblk_attr_groups[];
+int virtblk_parse_policy(const char *buf);
+const char *virtblk_policy_name(int policy);
+const char *virtblk_path_name(int path);
+const char *virtblk_reason_name(int reason);
+void virtblk_select_path(struct virtio_blk *vblk, int policy, bool by_user);
+
+#endif /* _VIRTIO_BLK_ADAPTIVE_H */
