@@ -44,6 +44,7 @@ class Group:
         self.results.append((ok, name, directive))
         for ln in log.splitlines()[-60:] if (log and not ok) else []:
             self.lines.append(f"# {ln}")
+            out(f"    # {ln}")
         self.lines.append(f"{'ok' if ok else 'not ok'} {len(self.results)} {name}"
                           f"{' # ' + directive if directive else ''}")
         out(f"    {self.lines[-1]}")
@@ -154,8 +155,15 @@ def qtest(g, state):
     if not state.get("qemu-build") or not os.access(binary, os.X_OK):
         g.add(False, "qos-test", "QEMU build missing")
         return
-    env = dict(os.environ, QTEST_QEMU_BINARY=os.path.join(build, "qemu-system-x86_64"),
-               QTEST_QEMU_IMG="", PYTHON=PY)
+    # QEMU needs -L for the firmware; libqtest takes the target from the
+    # binary's name, so wrap it in a script of the same name.
+    wrap = os.path.join(CACHE, "qemu", "qtest-bin", "qemu-system-x86_64")
+    os.makedirs(os.path.dirname(wrap), exist_ok=True)
+    with open(wrap, "w") as f:
+        f.write(f"#!/bin/sh\nexec {build}/qemu-system-x86_64 "
+                f"-L {os.path.join(CACHE, 'firmware')} \"$@\"\n")
+    os.chmod(wrap, 0o755)
+    env = dict(os.environ, PYTHON=PY, QTEST_QEMU_BINARY=wrap)
     rc, listing = sh([binary, "-l"], env=env, timeout=120)
     paths = [ln.strip() for ln in listing.splitlines()
              if "virtio-blk" in ln and ln.strip().startswith("/")]
@@ -164,10 +172,9 @@ def qtest(g, state):
         return
     for path in paths:
         rc, log = sh([binary, "--tap", "-p", path], env=env, timeout=300)
-        short = path.split("/virtio-blk-tests/")[-1] if "/virtio-blk-tests/" in path else path
-        transport = "pci" if "virtio-blk-pci" in path else path.split("/")[-3]
+        name = path.split("/pci-bus/", 1)[-1]
         g.add(rc == 0 and re.search(r"^ok ", log, re.M) is not None
-              and "not ok" not in log, f"{transport}:{short}", log=log)
+              and "not ok" not in log, name, log=log)
 
 
 # -- runner self-test -------------------------------------------------------
@@ -180,7 +187,8 @@ def runner(g, state):
         g.add(False, "runner", "QEMU or initramfs missing")
         return
     base = ["--driver", "stock", "--disk", "r:ram:size=8M", "--timeout", "120"]
-    before = set(glob.glob("/var/tmp/vblk-run-*"))
+    # Tag these runs so the clean-up check ignores other runs on the machine.
+    os.environ["VBLK_RUN_TAG"] = tag = f"selftest{os.getpid()}"
 
     rc, log = vmrun(base + ["--cmd", "echo hello-from-guest"])
     g.add(rc == 0 and "hello-from-guest" in log, "passing-command-passes", log=log)
@@ -205,10 +213,11 @@ def runner(g, state):
     g.add(rc != 0 and "timeout after 25 s" in log and time.time() - t0 < 90,
           "timeout-fails", log=log)
 
-    left = set(glob.glob("/var/tmp/vblk-run-*")) - before
+    del os.environ["VBLK_RUN_TAG"]
+    left = glob.glob(f"/var/tmp/vblk-run-{tag}-*") + glob.glob(f"/dev/shm/vblk-{tag}-*")
     _, loops = sh(["losetup", "-a"])
-    stray = [ln for ln in loops.splitlines() if "/var/tmp/vblk-run-" in ln]
-    _, procs = sh("pgrep -af 'qemu-system-x86_64.*vblk-run-' || true")
+    stray = [ln for ln in loops.splitlines() if f"/vblk-run-{tag}-" in ln]
+    _, procs = sh(f"pgrep -af 'qemu-system-x86_64.*vblk-run-{tag}-' || true")
     g.add(not left and not stray and not procs.strip(), "cleans-up",
           log=f"left: {left}\nloops: {stray}\nprocesses: {procs}")
 

@@ -19,12 +19,15 @@ if [ ! -f "$FW/.complete" ]; then
 	for f in linuxboot_dma.bin linuxboot.bin kvmvapic.bin pvh.bin; do
 		cp "$FW.tmp/root/usr/share/qemu/$f" "$FW.tmp/"
 	done
-	for f in bios-256k.bin bios.bin; do
-		[ -f "/usr/share/seabios/$f" ] || die "/usr/share/seabios/$f missing (install seabios)"
-		ln -s "/usr/share/seabios/$f" "$FW.tmp/$f"
-	done
 	rm -rf "$FW.tmp/deb" "$FW.tmp/root"
 	touch "$FW.tmp/.complete"
 	mv "$FW.tmp" "$FW"
 fi
+# SeaBIOS and its VGA BIOSes: the qtests' default machine has a VGA card.
+[ -f /usr/share/seabios/bios-256k.bin ] || die "SeaBIOS missing (install seabios)"
+# NIC option ROMs (the machine's default NIC) from ipxe-qemu.
+[ -d /usr/lib/ipxe/qemu ] || die "iPXE ROMs missing (install ipxe-qemu)"
+for f in /usr/share/seabios/*.bin /usr/lib/ipxe/qemu/*.rom; do
+	ln -sfn "$f" "$FW/$(basename "$f")"
+done
 echo "$FW"

@@ -24,12 +24,14 @@ MODS="virtio_blk ext4"
 key=$( { cat "$0" "$VBLK_ROOT/tools/guest/init"; echo "$KVER"; for b in $BINS; do
 	 sha256sum "$b"; done; } | sha256sum | cut -c1-16)
 img=$OUT/base-$key.cpio.gz
+mkdir -p "$OUT"
+exec 9>"$OUT/lock"
+flock 9
 if [ -f "$img" ]; then
 	echo "$img"
 	exit 0
 fi
 
-mkdir -p "$OUT"
 root=$(mktemp -d "$OUT/root.XXXXXX")
 trap 'rm -rf "$root"' EXIT
 log "building the guest initramfs ($KVER)"

@@ -261,7 +261,9 @@ class VM:
         self.qmp = None
         self.output = []
         self.splats = []
-        self.workdir = tempfile.mkdtemp(prefix="vblk-run-", dir="/var/tmp")
+        tag = os.environ.get("VBLK_RUN_TAG", "")
+        self.workdir = tempfile.mkdtemp(prefix=f"vblk-run-{tag + '-' if tag else ''}",
+                                        dir="/var/tmp")
         self.runid = os.path.basename(self.workdir)[len("vblk-run-"):]
         atexit.register(self.cleanup)
 
