@@ -111,7 +111,8 @@ def prepare(g):
 
 # -- static -----------------------------------------------------------------
 def static(g, state):
-    srcs = sorted(glob.glob(os.path.join(ROOT, "guest", "*.[ch]")))
+    srcs = sorted(p for p in glob.glob(os.path.join(ROOT, "guest", "*.[ch]"))
+                  if not p.endswith(".mod.c"))
     if not state.get("guest-kernel"):
         g.add(False, "guest-checkpatch", "no kernel sources")
     elif not srcs:
@@ -217,7 +218,16 @@ def runner(g, state):
     left = glob.glob(f"/var/tmp/vblk-run-{tag}-*") + glob.glob(f"/dev/shm/vblk-{tag}-*")
     _, loops = sh(["losetup", "-a"])
     stray = [ln for ln in loops.splitlines() if f"/vblk-run-{tag}-" in ln]
-    _, procs = sh(f"pgrep -af 'qemu-system-x86_64.*vblk-run-{tag}-' || true")
+    procs = ""
+    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(cmdline, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"qemu-system-x86_64") and \
+                any(f"vblk-run-{tag}-".encode() in a for a in argv):
+            procs += f"{cmdline}\n"
     g.add(not left and not stray and not procs.strip(), "cleans-up",
           log=f"left: {left}\nloops: {stray}\nprocesses: {procs}")
 
