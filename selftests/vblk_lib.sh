@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Helpers for the vblk_* tests of the adaptive virtio_blk.  Source after
+# test_common.sh.
+
+VBLK_PATHS="bio request"
+
+# vblk_ours: the adaptive driver (not the in-tree one) is loaded.
+vblk_ours() {
+	[ -e /sys/module/virtio_blk/parameters/io_path ]
+}
+
+# vblk_sys DEV: sysfs directory of /dev/vdX.
+vblk_sys() {
+	echo "/sys/block/${1#/dev/}"
+}
+
+# vblk_data_disk: /dev node of the first disk that keeps data (not null).
+vblk_data_disk() {
+	local info name rest
+	for info in $VBLK_DISK_INFO; do
+		name=${info%%:*}
+		rest=${info#*:}
+		[ "${rest%%:*}" = null ] && continue
+		vblk_dev "$name" && return 0
+	done
+	return 1
+}
+
+# vblk_host_bit SYS: 1 if the device offered (and so negotiated)
+# VIRTIO_BLK_F_BIO, else 0.
+vblk_host_bit() {
+	cut -c$((${VIRTIO_BLK_F_BIO:-20} + 1)) "$1/device/features"
+}
+
+# vblk_set_path SYS PATH: switch a disk's I/O path and check it took.
+vblk_set_path() {
+	echo "$2" >"$1/io_path" || return 1
+	[ "$(cat "$1/io_path")" = "$2" ]
+}
+
+# vblk_modparam NAME: value given to the module at load, if any.
+vblk_modparam() {
+	local p
+	for p in $VBLK_MODPARAMS; do
+		[ "${p%%=*}" = "$1" ] && { echo "${p#*=}"; return 0; }
+	done
+	return 1
+}
