@@ -22,7 +22,9 @@ The guest sees each disk with serial NAME.
 The guest can ask the host for an action by printing a line
 "VBLK-HOST <action> <args>" on its control channel; the runner replies
 "VBLK-HOST-REPLY <status> <json>".  Actions: qmp <json-command>,
-device_del <id> (waits for DEVICE_DELETED).
+device_del <id> (waits for DEVICE_DELETED), migrate [DISK.PROP=VAL ...]
+(live migration to a new QEMU on the same storage, the properties set on
+the destination's devices; the run carries on there).
 """
 
 import argparse
@@ -259,6 +261,8 @@ class VM:
         self.files = list(files)
         self.proc = None
         self.qmp = None
+        self.consoles = []
+        self.migrations = 0
         self.output = []
         self.splats = []
         tag = os.environ.get("VBLK_RUN_TAG", "")
@@ -316,56 +320,114 @@ class VM:
         return img
 
     # -- life cycle --------------------------------------------------------
-    def start(self):
-        kenv = kernel_env()
-        base = subprocess.run(["bash", os.path.join(ROOT, "tools", "mkinitramfs.sh")],
-                              check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
-        fw = subprocess.run(["bash", os.path.join(ROOT, "tools", "get-firmware.sh")],
-                            check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
-        if not os.access(self.qemu, os.X_OK):
-            raise RuntimeError(f"{self.qemu} missing: run tools/build-qemu.sh")
-        initrd = self._overlay(base)
-        self.console = os.path.join(self.workdir, "console.log")
-        ctl = os.path.join(self.workdir, "ctl.sock")
-        self.qmp_path = os.path.join(self.workdir, "qmp.sock")
+    def _launch(self, tag, device_props=None, incoming=None):
+        """Start one QEMU process for this guest and connect to it.
+
+        @tag names its files (console, sockets, log) in the work directory;
+        @device_props maps a disk name to extra -device properties (used for
+        a migration destination); @incoming is a migration URI."""
+        console = os.path.join(self.workdir, f"console{tag}.log")
+        ctl_path = os.path.join(self.workdir, f"ctl{tag}.sock")
+        qmp_path = os.path.join(self.workdir, f"qmp{tag}.sock")
         args = [self.qemu, "-accel", "tcg,thread=multi", "-machine", self.machine,
                 "-cpu", "max", "-smp", str(self.smp), "-m", self.mem,
                 "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-                "-L", fw, "-kernel", kenv["VMLINUZ"], "-initrd", initrd,
+                "-L", self.fw, "-kernel", self.vmlinuz, "-initrd", self.initrd,
                 "-append", f"console=ttyS0 panic=-1 {self.append}".strip(),
-                "-chardev", f"file,id=con,path={self.console}",
+                "-chardev", f"file,id=con,path={console}",
                 "-serial", "chardev:con",
-                "-chardev", f"socket,id=ctl,path={ctl},server=on,wait=on",
+                "-chardev", f"socket,id=ctl,path={ctl_path},server=on,wait=on",
                 "-serial", "chardev:ctl",
-                "-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
-        for disk in self.disks:
-            args += ["-blockdev", disk.setup(self.workdir, self.runid),
-                     "-device", disk.device_arg()]
+                "-qmp", f"unix:{qmp_path},server=on,wait=off"]
+        for disk, blockdev in zip(self.disks, self.blockdevs):
+            dev = disk.device_arg()
+            for key, val in (device_props or {}).get(disk.name, {}).items():
+                dev += f",{key}={val}"
+            args += ["-blockdev", blockdev, "-device", dev]
         args += self.qemu_args
-        with open(os.path.join(self.workdir, "qemu.cmdline"), "w") as f:
+        if incoming:
+            args += ["-incoming", incoming]
+        with open(os.path.join(self.workdir, f"qemu{tag}.cmdline"), "w") as f:
             f.write(shlex.join(args) + "\n")
-        self.qemu_log = open(os.path.join(self.workdir, "qemu.log"), "w")
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                     stdout=self.qemu_log, stderr=subprocess.STDOUT)
-        self.ctl = socket.socket(socket.AF_UNIX)
+        qlog = open(os.path.join(self.workdir, f"qemu{tag}.log"), "w")
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                stdout=qlog, stderr=subprocess.STDOUT)
+        ctl = socket.socket(socket.AF_UNIX)
         deadline = time.time() + 30
         while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"QEMU exited at start: {self.qemu_tail()}")
+            if proc.poll() is not None:
+                qlog.close()
+                with open(qlog.name) as f:
+                    raise RuntimeError(f"QEMU exited at start: {f.read()[-2000:]}")
             try:
-                self.ctl.connect(ctl)
+                ctl.connect(ctl_path)
                 break
             except OSError:
                 if time.time() > deadline:
+                    proc.kill()
                     raise
                 time.sleep(0.05)
-        self.qmp = QMP(self.qmp_path)
+        self.consoles.append(console)
+        return proc, ctl, QMP(qmp_path), qlog
+
+    def start(self):
+        kenv = kernel_env()
+        self.vmlinuz = kenv["VMLINUZ"]
+        base = subprocess.run(["bash", os.path.join(ROOT, "tools", "mkinitramfs.sh")],
+                              check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+        self.fw = subprocess.run(["bash", os.path.join(ROOT, "tools", "get-firmware.sh")],
+                                 check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+        if not os.access(self.qemu, os.X_OK):
+            raise RuntimeError(f"{self.qemu} missing: run tools/build-qemu.sh")
+        self.initrd = self._overlay(base)
+        self.blockdevs = [disk.setup(self.workdir, self.runid) for disk in self.disks]
+        self.proc, self.ctl, self.qmp, self.qemu_log = self._launch("")
+        self.console = self.consoles[0]
         self.deadline = time.time() + self.timeout
 
-    def qemu_tail(self):
-        self.qemu_log.flush()
-        with open(self.qemu_log.name) as f:
-            return f.read()[-2000:]
+    def migrate(self, device_props=None, timeout=300):
+        """Live-migrate the guest to a new QEMU process on the same storage
+        (with extra -device properties per disk on the destination), then
+        carry on with the destination.  Returns the destination's
+        query-migrate result."""
+        self.migrations += 1
+        tag = f"-m{self.migrations}"
+        uri = f"unix:{os.path.join(self.workdir, f'mig{tag}.sock')}"
+        proc, ctl, qmp, qlog = self._launch(tag, device_props, incoming=uri)
+        try:
+            self.qmp.cmd("migrate", uri=uri)
+            deadline = time.time() + timeout
+            while True:
+                info = self.qmp.cmd("query-migrate")
+                if info.get("status") == "completed":
+                    break
+                if info.get("status") in ("failed", "cancelled") or time.time() > deadline:
+                    raise RuntimeError(f"migration {info.get('status')}: "
+                                       f"{info.get('error-desc', 'timed out')}")
+                time.sleep(0.1)
+            qmp.wait_event("RESUME", 60)
+        except Exception:
+            proc.kill()
+            proc.wait()
+            ctl.close()
+            qmp.close()
+            qlog.close()
+            raise
+        # The source is paused for good: retire it, keep its console log.
+        try:
+            self.qmp.cmd("quit")
+        except RuntimeError:
+            pass
+        self.qmp.close()
+        self.ctl.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.qemu_log.close()
+        self.proc, self.ctl, self.qmp, self.qemu_log = proc, ctl, qmp, qlog
+        return info
 
     def _host_action(self, line):
         action, _, rest = line.partition(" ")
@@ -379,6 +441,17 @@ class VM:
                 self.qmp.wait_event("DEVICE_DELETED", 60,
                                     lambda ev: ev["data"].get("device") == dev)
                 result = {}
+            elif action == "migrate":
+                props = {}
+                for kv in rest.split():
+                    key, sep, val = kv.partition("=")
+                    disk, dot, prop = key.partition(".")
+                    if not sep or not dot:
+                        raise RuntimeError(f"migrate: bad '{kv}', want DISK.PROP=VAL")
+                    props.setdefault(disk, {})[prop] = val
+                info = self.migrate(props)
+                result = {"status": info["status"],
+                          "total-time": info.get("total-time")}
             else:
                 raise RuntimeError(f"unknown host action '{action}'")
             reply = f"VBLK-HOST-REPLY 0 {json.dumps(result)}"
@@ -438,9 +511,10 @@ class VM:
 
     def check_console(self):
         self.splats = []
-        if os.path.exists(self.console):
-            with open(self.console, errors="replace") as f:
-                self.splats = [ln.rstrip() for ln in f if SPLAT_RE.search(ln)]
+        for console in self.consoles:
+            if os.path.exists(console):
+                with open(console, errors="replace") as f:
+                    self.splats += [ln.rstrip() for ln in f if SPLAT_RE.search(ln)]
         return not self.splats
 
     def cleanup(self):
@@ -464,8 +538,8 @@ class VM:
                 print("# vmrun: guest kernel reported problems:", flush=True)
                 for ln in self.splats[:40]:
                     print(f"#   {ln}", flush=True)
-            if status is None:
-                with open(self.console, errors="replace") as f:
+            if status is None and self.consoles:
+                with open(self.consoles[-1], errors="replace") as f:
                     tail = f.read().splitlines()[-30:]
                 print("# vmrun: guest console tail:", flush=True)
                 for ln in tail:
