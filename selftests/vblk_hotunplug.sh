@@ -1,0 +1,52 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Hot-unplug under I/O: for each disk named hp* (the first on the bio
+# path, the next on the request path, and so on), start fio on it, have
+# the host remove the device over QMP (device_del), and check that the
+# disk goes away and fio ends.  The runner fails the run on any Oops,
+# WARNING or hung task this causes.
+. ./test_common.sh
+. ./vblk_lib.sh
+
+disks=
+for d in $VBLK_DISKS; do
+	case $d in hp*) disks="$disks $d" ;; esac
+done
+[ -n "$disks" ] || { ktap_log "no disk named hp*"; exit $KSFT_SKIP; }
+
+i=0
+for name in $disks; do
+	dev=$(vblk_dev "$name") || fail "$name missing"
+	sys=$(vblk_sys "$dev")
+	p=current
+	if vblk_ours; then
+		[ $((i % 2)) = 0 ] && p=bio || p=request
+		vblk_set_path "$sys" $p || fail "cannot switch $name to $p"
+	fi
+	fio --name=hp --filename="$dev" --rw=randrw --bs=4k --iodepth=16 \
+	    --ioengine=libaio --direct=1 --time_based --runtime=60 \
+	    --output=/tmp/vblk_hp.$name >/dev/null 2>&1 &
+	fiopid=$!
+	sleep 2
+	kill -0 $fiopid 2>/dev/null || fail "$name: fio did not run"
+
+	vblk_host device_del "$name" >/dev/null || fail "$name: device_del failed"
+
+	n=0
+	while [ -e "$sys" ]; do
+		n=$((n + 1))
+		[ $n -gt 200 ] && fail "$name: $sys still there after unplug"
+		sleep 0.1
+	done
+	n=0
+	while kill -0 $fiopid 2>/dev/null; do
+		n=$((n + 1))
+		[ $n -gt 200 ] && { kill -9 $fiopid; fail "$name: fio did not end"; }
+		sleep 0.1
+	done
+	wait $fiopid
+	ktap_log "$name ($p): unplugged under I/O, fio ended"
+	i=$((i + 1))
+done
+exit $KSFT_PASS

@@ -1,0 +1,45 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Capacity change through the config interrupt: the host grows a disk
+# (QMP block_resize) while it is under I/O on each path; the new size
+# shows and the new blocks are usable on both paths.
+. ./test_common.sh
+. ./vblk_lib.sh
+
+dev=$(vblk_data_disk) || fail "no data disk"
+sys=$(vblk_sys "$dev")
+name=$(cat "$sys/serial")
+
+paths=current
+vblk_ours && paths=$VBLK_PATHS
+for p in $paths; do
+	[ "$p" = current ] || vblk_set_path "$sys" "$p" || fail "cannot switch to $p"
+	old=$(cat "$sys/size")
+	new=$((old * 512 + 16 * 1048576))
+	fio --name=rs --filename="$dev" --rw=randrw --bs=4k --iodepth=8 \
+	    --ioengine=libaio --direct=1 --time_based --runtime=4 --size=8M \
+	    --output=/tmp/vblk_resize.fio >/dev/null 2>&1 &
+	fiopid=$!
+	sleep 1
+	vblk_host qmp "{\"execute\": \"block_resize\", \"arguments\": {\"node-name\": \"n-$name\", \"size\": $new}}" >/dev/null ||
+		fail "$p: block_resize failed"
+	n=0
+	while [ "$(cat "$sys/size")" != $((new / 512)) ]; do
+		n=$((n + 1))
+		[ $n -gt 100 ] && fail "$p: size is $(cat "$sys/size"), expected $((new / 512))"
+		sleep 0.1
+	done
+	wait $fiopid || fail "$p: fio failed during the resize"
+	grep -q "err= 0" /tmp/vblk_resize.fio || fail "$p: fio reported errors"
+
+	# The last block, new, reads and writes.
+	dd if=/dev/urandom of=/tmp/vblk_resize.ref bs=4k count=1 2>/dev/null
+	dd if=/tmp/vblk_resize.ref of="$dev" bs=4k seek=$((new / 4096 - 1)) \
+	   oflag=direct 2>/dev/null || fail "$p: writing the new last block failed"
+	dd if="$dev" of=/tmp/vblk_resize.got bs=4k skip=$((new / 4096 - 1)) \
+	   count=1 iflag=direct 2>/dev/null || fail "$p: reading the new last block failed"
+	cmp -s /tmp/vblk_resize.ref /tmp/vblk_resize.got || fail "$p: last block differs"
+	ktap_log "$p: grew to $new bytes under I/O"
+done
+exit $KSFT_PASS

@@ -1,0 +1,69 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Module unload and reload: data written before an unload reads back
+# after the reload, on both paths, and a bad io_path= refuses the load
+# with EINVAL.  Needs the runner's copy of the module (/vblk/virtio_blk.ko)
+# and no mounted virtio disk.
+. ./test_common.sh
+. ./vblk_lib.sh
+
+ko=/vblk/virtio_blk.ko
+vblk_ours && [ -r $ko ] || { ktap_log "not the adaptive driver"; exit $KSFT_SKIP; }
+grep -q '^/dev/vd' /proc/mounts && { ktap_log "a virtio disk is mounted"; exit $KSFT_SKIP; }
+
+name=
+for info in $VBLK_DISK_INFO; do
+	rest=${info#*:}
+	[ "${rest%%:*}" = null ] && continue
+	name=${info%%:*}
+	break
+done
+[ -n "$name" ] || fail "no data disk"
+
+wait_disk() {
+	local n=0
+	while ! vblk_dev "$name" >/dev/null; do
+		n=$((n + 1))
+		[ $n -gt 100 ] && return 1
+		sleep 0.1
+	done
+}
+
+# udev may still be probing a disk that just appeared: retry briefly.
+unload() {
+	local n=0
+	command -v udevadm >/dev/null && udevadm settle --timeout=10
+	while ! rmmod virtio_blk 2>/dev/null; do
+		n=$((n + 1))
+		[ $n -gt 50 ] && return 1
+		sleep 0.1
+	done
+}
+
+dd if=/dev/urandom of=/tmp/vblk_unload.ref bs=64k count=16 2>/dev/null
+for p in bio request bio; do
+	dev=$(vblk_dev "$name") || fail "$name missing"
+	dd if=/tmp/vblk_unload.ref of="$dev" bs=64k oflag=direct conv=fsync 2>/dev/null ||
+		fail "$p: write before unload failed"
+	unload || fail "rmmod failed: $(rmmod virtio_blk 2>&1)"
+	[ -e /sys/module/virtio_blk ] && fail "module still loaded"
+	ls /sys/block | grep -q '^vd' && fail "disks left after unload"
+
+	err=$(insmod $ko io_path=bogus 2>&1) && fail "insmod io_path=bogus succeeded"
+	case $err in
+	*"Invalid argument"*|*"Invalid parameters"*) ;;
+	*) fail "insmod io_path=bogus: $err" ;;
+	esac
+	[ -e /sys/module/virtio_blk ] && fail "module loaded despite io_path=bogus"
+
+	insmod $ko io_path=$p || fail "insmod io_path=$p failed"
+	wait_disk || fail "$name did not come back"
+	dev=$(vblk_dev "$name")
+	[ "$(cat "$(vblk_sys "$dev")/io_path")" = $p ] || fail "io_path is not $p"
+	dd if="$dev" of=/tmp/vblk_unload.got bs=64k count=16 iflag=direct 2>/dev/null ||
+		fail "$p: read after reload failed"
+	cmp -s /tmp/vblk_unload.ref /tmp/vblk_unload.got || fail "$p: data changed across reload"
+	ktap_log "$p: unload/reload kept the data"
+done
+exit $KSFT_PASS
