@@ -209,6 +209,13 @@ def runner(g, state):
     g.add(rc != 0 and "reported problems" in log and "WARNING:" in log,
           "guest-warn-fails", log=log)
 
+    classes = ["--disk", "f:file:size=8M", "--disk", "ln:loop-nonrot:size=8M",
+               "--disk", "lr:loop-rot:size=8M", "--disk", "p:part:size=8M",
+               "--disk", "n:null:size=8M,latency-ns=1000"]
+    rc, log = vmrun(base + classes + ["--selftests", "boot.sh"])
+    g.add(rc == 0 and re.search(r"^ok 1 ", log, re.M) is not None,
+          "every-disk-class-boots", log=log)
+
     t0 = time.time()
     rc, log = vmrun(base[:-1] + ["25", "--cmd", "sleep 600"])
     g.add(rc != 0 and "timeout after 25 s" in log and time.time() - t0 < 90,

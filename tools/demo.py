@@ -82,7 +82,7 @@ def main():
     print(f"guest driver: {driver} virtio_blk"
           f"{'' if driver == 'ours' else ' (build guest/ to see the adaptive driver)'}")
     print(f"{'disk':9} {'class':12} {'host offers':11} {'negotiated':10} "
-          f"{'guest path':15} {'rot':3} {'4k QD16 IOPS':>12}  host probe")
+          f"{'guest path':10} {'why':12} {'rot':3} {'4k QD16 IOPS':>12}  host probe")
     for d in disks:
         guest = next((ln.split()[2:] for ln in vm.output
                       if ln.startswith(f"DEMO {d.name} ")), [])
@@ -90,7 +90,7 @@ def main():
         offered, probe = host[d.name]
         print(f"{d.name:9} {d.cls:12} {offered:11} "
               f"{'yes' if g.get('bio_negotiated') == '1' else 'no':10} "
-              f"{g.get('path', '?'):15} {g.get('rotational', '?'):3} "
+              f"{g.get('path', '?'):10} {g.get('reason', '?'):12} {g.get('rotational', '?'):3} "
               f"{g.get('iops', '?'):>12}  {probe}")
     if status != 0 or not healthy:
         print("demo: the guest run failed:", *vm.splats, sep="\n  ")
