@@ -15,13 +15,15 @@ vblk_sys() {
 	echo "/sys/block/${1#/dev/}"
 }
 
-# vblk_data_disk: /dev node of the first disk that keeps data (not null).
+# vblk_data_disk: /dev node of the first disk that keeps data (not null)
+# and whose path no udev rule pins (not pin-*, see vblk_udev.sh).
 vblk_data_disk() {
 	local info name rest
 	for info in $VBLK_DISK_INFO; do
 		name=${info%%:*}
 		rest=${info#*:}
 		[ "${rest%%:*}" = null ] && continue
+		case $name in pin-*) continue ;; esac
 		vblk_dev "$name" && return 0
 	done
 	return 1

@@ -11,6 +11,7 @@ vblk_ours || { ktap_log "not the adaptive driver"; exit $KSFT_SKIP; }
 dev=$(vblk_data_disk) || fail "no data disk"
 sys=$(vblk_sys "$dev")
 switches=${VBLK_SWITCHES:-120}
+lbs=$(cat "$sys/queue/logical_block_size")
 done_flag=/tmp/vblk_switch.done
 rm -f $done_flag
 
@@ -31,9 +32,9 @@ runs=0
 while [ ! -e $done_flag ] || [ $runs = 0 ]; do
 	fio --output=/tmp/vblk_switch.fio --ioengine=libaio --verify=crc32c \
 	    --verify_fatal=1 --filename="$dev" --rw=randwrite \
-	    --name=direct --direct=1 --iodepth=16 --bsrange=512-2m \
+	    --name=direct --direct=1 --iodepth=16 --bsrange=$lbs-2m \
 	    --size=12M --offset=0 --fsync=8 \
-	    --name=buffered --direct=0 --iodepth=1 --bsrange=4k-256k \
+	    --name=buffered --direct=0 --iodepth=1 --bsrange=$((lbs > 4096 ? lbs : 4096))-256k \
 	    --size=8M --offset=16M --fsync=4 ||
 		{ cat /tmp/vblk_switch.fio; kill $switcher; fail "fio run $runs failed"; }
 	grep -q "err= 0" /tmp/vblk_switch.fio ||

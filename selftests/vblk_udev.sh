@@ -1,0 +1,74 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The shipped udev rule (guest/99-virtio-blk-io-path.rules, passed to the
+# guest with --file) pins disks named pin-bio* and pin-request* to their
+# path under systemd-udevd, against the module's own choice, and again
+# after a module reload.
+. ./test_common.sh
+. ./vblk_lib.sh
+
+rules=99-virtio-blk-io-path.rules
+vblk_ours || { ktap_log "not the adaptive driver"; exit $KSFT_SKIP; }
+[ "$VBLK_UDEV" = 1 ] || { ktap_log "udevd not running"; exit $KSFT_SKIP; }
+[ -r /vblk/files/$rules ] || { ktap_log "no /vblk/files/$rules"; exit $KSFT_SKIP; }
+pinned=
+for d in $VBLK_DISKS; do
+	case $d in pin-bio*|pin-request*) pinned="$pinned $d" ;; esac
+done
+[ -n "$pinned" ] || { ktap_log "no disk named pin-bio* or pin-request*"; exit $KSFT_SKIP; }
+
+mkdir -p /etc/udev/rules.d
+cp /vblk/files/$rules /etc/udev/rules.d/ || fail "cannot install $rules"
+udevadm control --reload || fail "udevadm control --reload failed"
+
+check() {
+	local d dev sys want
+	for d in $pinned; do
+		case $d in pin-bio*) want=bio ;; *) want=request ;; esac
+		dev=$(vblk_dev "$d") || fail "$d missing"
+		sys=$(vblk_sys "$dev")
+		[ "$(cat "$sys/io_path")" = $want ] ||
+			fail "$1: $d is on $(cat "$sys/io_path"), pinned to $want"
+		[ "$(cat "$sys/io_path_reason")" = override ] ||
+			fail "$1: $d reason is $(cat "$sys/io_path_reason")"
+		ktap_log "$1: $d pinned to $want"
+	done
+}
+
+udevadm trigger --action=change --subsystem-match=block || fail "trigger failed"
+udevadm settle --timeout=20
+check "change event"
+
+# After a reload the module would choose again; the rule must win.
+if [ -r /vblk/virtio_blk.ko ] && ! grep -q '^/dev/vd' /proc/mounts; then
+	n=0
+	while ! rmmod virtio_blk 2>/dev/null; do
+		n=$((n + 1))
+		[ $n -gt 50 ] && fail "rmmod failed"
+		sleep 0.1
+	done
+	for p in bio request; do
+		insmod /vblk/virtio_blk.ko io_path=$p || fail "insmod io_path=$p failed"
+		udevadm settle --timeout=20
+		n=0
+		for d in $pinned; do
+			while ! vblk_dev "$d" >/dev/null; do
+				n=$((n + 1))
+				[ $n -gt 100 ] && fail "$d did not come back"
+				sleep 0.1
+			done
+		done
+		udevadm settle --timeout=20
+		check "reload with io_path=$p"
+		[ $p = request ] && break
+		udevadm settle --timeout=20
+		n=0
+		while ! rmmod virtio_blk 2>/dev/null; do
+			n=$((n + 1))
+			[ $n -gt 50 ] && fail "rmmod failed"
+			sleep 0.1
+		done
+	done
+fi
+exit $KSFT_PASS
