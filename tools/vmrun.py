@@ -244,7 +244,7 @@ def kernel_env():
 class VM:
     def __init__(self, disks, driver="ours", modparams="", cmd="true",
                  timeout=300, qemu=None, machine="pc", smp=2, mem="1G",
-                 append="", qemu_args=(), udev=True, echo=True, files=()):
+                 append="", qemu_args=(), udev=True, echo=True, files=(), env=None):
         self.disks = disks
         self.driver = driver
         self.modparams = modparams
@@ -259,6 +259,7 @@ class VM:
         self.udev = udev
         self.echo = echo
         self.files = list(files)
+        self.env = dict(env or {})
         self.proc = None
         self.qmp = None
         self.consoles = []
@@ -304,6 +305,10 @@ class VM:
             "VIRTIO_BLK_F_BIO": str(feature_bit()),
             "VBLK_CMD": self.cmd,
         }
+        for key in self.env:
+            if not re.fullmatch(r"[A-Z][A-Z0-9_]*", key) or key in conf:
+                raise RuntimeError(f"--env {key}: not a usable variable name")
+        conf.update(self.env)
         with open(os.path.join(ov, "vblk", "run.conf"), "w") as f:
             for key, val in conf.items():
                 f.write(f"{key}={shlex.quote(val)}\n")
@@ -575,6 +580,8 @@ def main():
     ap.add_argument("--append", default="", help="extra kernel command line")
     ap.add_argument("--no-udev", action="store_true", help="do not start systemd-udevd")
     ap.add_argument("--qemu-arg", action="append", default=[], help="extra QEMU argument")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="environment variable for the guest command (repeatable)")
     ap.add_argument("--file", action="append", default=[], metavar="HOST[:GUEST]",
                     help="copy a host file into the guest (default /vblk/files/NAME)")
     opts = ap.parse_args()
@@ -583,6 +590,8 @@ def main():
         disks = [Disk(spec) for spec in opts.disk]
     except ValueError as exc:
         ap.error(str(exc))
+    if any("=" not in kv for kv in opts.env):
+        ap.error("--env takes NAME=VALUE")
     names = [d.name for d in disks]
     if len(set(names)) != len(names):
         ap.error("disk names must be unique")
@@ -590,7 +599,8 @@ def main():
     vm = VM(disks, driver=opts.driver, modparams=" ".join(opts.module_param), cmd=cmd,
             timeout=opts.timeout, qemu=opts.qemu, machine=opts.machine, smp=opts.smp,
             mem=opts.mem, append=opts.append, qemu_args=opts.qemu_arg,
-            udev=not opts.no_udev, files=opts.file)
+            udev=not opts.no_udev, files=opts.file,
+            env=dict(kv.split("=", 1) for kv in opts.env if "=" in kv))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
         return vm.run()

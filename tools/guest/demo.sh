@@ -13,7 +13,7 @@ for info in $VBLK_DISK_INFO; do
 	features=$(cat "/sys/block/$blk/device/features")
 	bio=$(echo "$features" | cut -c$((VIRTIO_BLK_F_BIO + 1)))
 	path=$(cat "/sys/block/$blk/io_path" 2>/dev/null || echo "request(stock)")
-	reason=$(cat "/sys/block/$blk/io_path_reason" 2>/dev/null || echo "-")
+	reason=$(cat "/sys/block/$blk/io_path_reason" 2>/dev/null | tr " " "_" || echo "-")
 	rot=$(cat "/sys/block/$blk/queue/rotational")
 	iops=$(fio --name=demo --filename="$dev" --rw=randread --bs=4k \
 		--ioengine=libaio --iodepth=16 --direct=1 --time_based \
