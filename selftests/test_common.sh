@@ -25,9 +25,10 @@ vblk_dev() {
 
 # vblk_class NAME: the disk class (ram, file, null, ...) NAME was made as.
 vblk_class() {
-	local d
-	for d in $VBLK_DISK_CLASSES; do
-		[ "${d%%:*}" = "$1" ] && { echo "${d#*:}"; return 0; }
+	local d rest
+	for d in $VBLK_DISK_INFO; do	# name:class:bytes
+		rest=${d#*:}
+		[ "${d%%:*}" = "$1" ] && { echo "${rest%%:*}"; return 0; }
 	done
 	return 1
 }
