@@ -206,12 +206,16 @@ def run_migration(workdir, name, drive, offered, media):
         errs = check(name, src_status, src_probe, offered, media=media)
         dst = Qemu(disk_args(drive), workdir, name + "-dst", incoming=uri)
         d_status, d_probe = dst.probe()
-        errs += check(name + " (before)", d_status, d_probe, False,
-                      reason="incoming migration: the source decides")
+        # accepted until the source decides, and the image not read
+        errs += check(name + " (before)", d_status, d_probe, True,
+                      reason="incoming migration: accepted until the "
+                      "source decides")
+        if d_probe["reads"] != 0:
+            errs.append("destination read the image before owning it")
         src.qmp.cmd("migrate", uri=uri)
         for _ in range(600):
             st = dst.qmp.cmd("query-status")["status"]
-            if st not in ("inmigrate",):
+            if st != "inmigrate":
                 break
             time.sleep(0.05)
         d_status, d_probe = dst.probe()
