@@ -1,0 +1,31 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Freeze/restore under I/O: suspend to idle with pm_test=devices (devices
+# are frozen and restored, no wake-up source needed) while fio writes and
+# verifies, once on each path.
+. ./test_common.sh
+. ./vblk_lib.sh
+
+[ -w /sys/power/pm_test ] || { ktap_log "no /sys/power/pm_test"; exit $KSFT_SKIP; }
+grep -qw freeze /sys/power/state || { ktap_log "no suspend to idle"; exit $KSFT_SKIP; }
+dev=$(vblk_data_disk) || fail "no data disk"
+sys=$(vblk_sys "$dev")
+
+echo devices >/sys/power/pm_test || fail "cannot set pm_test"
+paths=current
+vblk_ours && paths=$VBLK_PATHS
+for p in $paths; do
+	[ "$p" = current ] || vblk_set_path "$sys" "$p" || fail "cannot switch to $p"
+	fio --name=pm --filename="$dev" --rw=randrw --bs=4k --iodepth=8 \
+	    --ioengine=libaio --direct=1 --size=16M --runtime=8 --time_based \
+	    --verify=crc32c --verify_fatal=1 --output=/tmp/vblk_pm.fio >/dev/null 2>&1 &
+	fiopid=$!
+	sleep 2
+	echo freeze >/sys/power/state || { echo none >/sys/power/pm_test; fail "$p: suspend failed"; }
+	wait $fiopid || { echo none >/sys/power/pm_test; fail "$p: fio failed across suspend"; }
+	grep -q "err= 0" /tmp/vblk_pm.fio || fail "$p: fio reported errors"
+	ktap_log "$p: frozen and restored under verified I/O"
+done
+echo none >/sys/power/pm_test
+exit $KSFT_PASS
