@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Live path switching: at least 100 switches of io_path while fio writes
-# (direct and buffered, with flushes) and verifies.  Any I/O error, any
+# (direct and buffered, with flushes) and verifies on the raw disk, then
+# as many again with an ext4 filesystem mounted on it (written with
+# fsync, verified, checked again after a remount).  Any I/O error, any
 # verification failure or any failed switch fails the test.
 . ./test_common.sh
 . ./vblk_lib.sh
@@ -13,21 +15,30 @@ sys=$(vblk_sys "$dev")
 switches=${VBLK_SWITCHES:-120}
 lbs=$(cat "$sys/queue/logical_block_size")
 done_flag=/tmp/vblk_switch.done
-rm -f $done_flag
 
-(
-	i=0
-	while [ $i -lt "$switches" ]; do
-		[ $((i % 2)) = 0 ] && p=bio || p=request
-		echo $p >"$sys/io_path" || exit 1
-		[ "$(cat "$sys/io_path")" = $p ] || exit 1
-		sleep 0.03
-		i=$((i + 1))
-	done
-	: >$done_flag
-) &
-switcher=$!
+# start_switcher N: switch N times in the background ($switcher).
+start_switcher() {
+	rm -f $done_flag
+	(
+		i=0
+		while [ $i -lt "$1" ]; do
+			[ $((i % 2)) = 0 ] && p=bio || p=request
+			echo $p >"$sys/io_path" || exit 1
+			[ "$(cat "$sys/io_path")" = $p ] || exit 1
+			sleep 0.03
+			i=$((i + 1))
+		done
+		: >$done_flag
+	) &
+	switcher=$!
+}
 
+switcher_alive() {
+	kill -0 $switcher 2>/dev/null || [ -e $done_flag ] || fail "a switch failed"
+}
+
+# Raw device: direct and buffered writers with flushes, verified.
+start_switcher "$switches"
 runs=0
 while [ ! -e $done_flag ] || [ $runs = 0 ]; do
 	fio --output=/tmp/vblk_switch.fio --ioengine=libaio --verify=crc32c \
@@ -40,14 +51,40 @@ while [ ! -e $done_flag ] || [ $runs = 0 ]; do
 	grep -q "err= 0" /tmp/vblk_switch.fio ||
 		{ cat /tmp/vblk_switch.fio; kill $switcher; fail "fio run $runs reported errors"; }
 	runs=$((runs + 1))
-	if ! kill -0 $switcher 2>/dev/null && [ ! -e $done_flag ]; then
-		fail "a switch failed"
-	fi
+	switcher_alive
 done
 wait $switcher || fail "a switch failed"
+ktap_log "raw: $switches switches over $runs verified fio runs on $dev"
+
+# Mounted: a filesystem on the disk, files written with fsync and
+# verified during the switches, then checked again after a remount.
+mnt=/tmp/vblk_switch.mnt
+if command -v mke2fs >/dev/null && modprobe ext4 2>/dev/null &&
+   mke2fs -F "$dev" >/dev/null 2>&1 && mkdir -p $mnt &&
+   mount -t ext4 "$dev" $mnt; then
+	start_switcher "$switches"
+	runs=0
+	while [ ! -e $done_flag ] || [ $runs = 0 ]; do
+		fio --output=/tmp/vblk_switch.fio --directory=$mnt --name=fs \
+		    --nrfiles=4 --size=8M --rw=randwrite --bsrange=4k-128k \
+		    --ioengine=psync --fsync=4 --verify=crc32c --verify_fatal=1 ||
+			{ cat /tmp/vblk_switch.fio; kill $switcher; umount $mnt; fail "fs fio run $runs failed"; }
+		runs=$((runs + 1))
+		switcher_alive
+	done
+	wait $switcher || { umount $mnt; fail "a switch failed"; }
+	sync
+	sum=$(cat $mnt/fs.* | md5sum)
+	umount $mnt || fail "umount failed"
+	mount -t ext4 "$dev" $mnt || fail "remount failed"
+	[ "$(cat $mnt/fs.* | md5sum)" = "$sum" ] || { umount $mnt; fail "files changed across remount"; }
+	umount $mnt
+	ktap_log "mounted: $switches switches over $runs verified fio runs"
+else
+	ktap_log "no ext4 or mke2fs: mounted phase skipped"
+fi
 
 inflight=$(cat "$sys/inflight")
 set -- $inflight
 [ "$1" = 0 ] && [ "$2" = 0 ] || fail "I/O still in flight: $inflight"
-ktap_log "$switches switches over $runs verified fio runs on $dev"
 exit $KSFT_PASS
