@@ -41,4 +41,7 @@ check: setup
 demo: setup
 	$(PYTHON) tools/demo.py
 
-.PHONY: all modules install clean module setup check demo
+bench: setup
+	$(PYTHON) tools/bench/bench.py
+
+.PHONY: all modules install clean module setup check demo bench
