@@ -660,6 +660,8 @@ static void virtblk_remove(struct virtio_device *vdev)
 
 	mutex_lock(&vblk->vdev_mutex);
 	virtio_reset_device(vdev);
+	/* No config interrupt after the reset: wait for the last one's work. */
+	flush_work(&vblk->config_work);
 	/* The queues are stopped, nothing can use vblk->vdev anymore. */
 	vblk->vdev = NULL;
 	vdev->config->del_vqs(vdev);
@@ -699,6 +701,8 @@ static int virtblk_restore(struct virtio_device *vdev)
 
 	virtio_device_ready(vdev);
 	blk_mq_unfreeze_queue(vblk->mq_disk->queue);
+	/* Nothing is left to restart a context stopped on a full ring. */
+	blk_mq_start_stopped_hw_queues(vblk->mq_disk->queue, true);
 	blk_mq_unfreeze_queue(vblk->disk->queue);
 	return 0;
 }
