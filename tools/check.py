@@ -103,6 +103,9 @@ def prepare(g):
         rc, log = sh(["make", "-C", os.path.join(ROOT, "selftests")])
         state["selftests-build"] = rc == 0
         g.add(rc == 0, "selftests-build", log=log)
+        rc, log = sh(["bash", f"{TOOLS}/build-module.sh"])
+        state["module"] = rc == 0
+        g.add(rc == 0, "guest-module-build", log=log)
         rc, log = sh(["bash", f"{TOOLS}/build-module.sh", f"{TOOLS}/tests/vmrun-warn"])
         state["warn-module"] = rc == 0
         g.add(rc == 0, "vmrun-warn-module", log=log)
@@ -124,10 +127,8 @@ def static(g, state):
         g.add(rc == 0, "guest-checkpatch", log=log)
     if state.get("guest-kernel") and srcs:
         rc, log = sh(["bash", f"{TOOLS}/build-module.sh", "--sparse"])
-        state["module"] = rc == 0
         g.add(rc == 0, "guest-build-W1-sparse", log=log)
     else:
-        state["module"] = False
         g.add(False, "guest-build-W1-sparse", "nothing to build")
 
     patches = sorted(glob.glob(os.path.join(ROOT, "host-qemu-patch", "0*.patch")))
@@ -248,7 +249,10 @@ def vm_groups():
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            name, args, tests = (part.strip() for part in line.split("|"))
+            fields = [part.strip() for part in line.split(" | ")]
+            if len(fields) != 3:
+                raise SystemExit(f"{conf}: want 'name | arguments | tests': {line}")
+            name, args, tests = fields
             groups.append((name, shlex.split(args), tests.split()))
     return groups
 

@@ -146,9 +146,10 @@ class Disk:
             bd += f",{key}={val}"
         return bd
 
-    def device_arg(self):
+    def device_arg(self, overrides=None):
+        """-device argument; @overrides replace or add properties."""
         dev = f"virtio-blk-pci,id={self.name},drive=n-{self.name},serial={self.name}"
-        for key, val in self.dev.items():
+        for key, val in {**self.dev, **(overrides or {})}.items():
             dev += f",{key}={val}"
         return dev
 
@@ -345,9 +346,7 @@ class VM:
                 "-serial", "chardev:ctl",
                 "-qmp", f"unix:{qmp_path},server=on,wait=off"]
         for disk, blockdev in zip(self.disks, self.blockdevs):
-            dev = disk.device_arg()
-            for key, val in (device_props or {}).get(disk.name, {}).items():
-                dev += f",{key}={val}"
+            dev = disk.device_arg((device_props or {}).get(disk.name))
             args += ["-blockdev", blockdev, "-device", dev]
         args += self.qemu_args
         if incoming:
