@@ -84,7 +84,15 @@ else
 	ktap_log "no ext4 or mke2fs: mounted phase skipped"
 fi
 
-inflight=$(cat "$sys/inflight")
-set -- $inflight
-[ "$1" = 0 ] && [ "$2" = 0 ] || fail "I/O still in flight: $inflight"
+# udev may be probing the disk after the last writer closed it.
+command -v udevadm >/dev/null && udevadm settle --timeout=10
+n=0
+while :; do
+	inflight=$(cat "$sys/inflight")
+	set -- $inflight
+	[ "$1" = 0 ] && [ "$2" = 0 ] && break
+	n=$((n + 1))
+	[ $n -gt 50 ] && fail "I/O still in flight: $inflight"
+	sleep 0.1
+done
 exit $KSFT_PASS
