@@ -82,7 +82,7 @@ TEST_F(disks, direct_mixed)
 		/* Consecutive extents of varying size tile the area. */
 		for (off = 0; off < area; off += len) {
 			len = (unsigned long long)io_sizes[k++ % ARRAY_SIZE(io_sizes)] * lbs;
-			if (k % 7 == 0)
+			if (k % 7 == 0 || len > MAX_IO)
 				len = MAX_IO;
 			if (off + len > area)
 				len = area - off;

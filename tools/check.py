@@ -179,6 +179,29 @@ def qtest(g, state):
               and "not ok" not in log, name, log=log)
 
 
+# -- host-side probe tests --------------------------------------------------
+def host_probe(g, state):
+    """selftests/host/probe_matrix.py: the host's probe without a guest."""
+    if not (state.get("qemu-build") and state.get("firmware")):
+        g.add(False, "probe_matrix", "QEMU build missing")
+        return
+    script = os.path.join(ROOT, "selftests", "host", "probe_matrix.py")
+    rc, log = sh([PY, script], timeout=600)
+    plan = re.search(r"^1\.\.(\d+)$", log, re.M)
+    results = re.findall(r"^(ok|not ok) \d+ (.*)$", log, re.M)
+    comments = []
+    for line in log.splitlines():
+        m = re.match(r"^(ok|not ok) \d+ (.*)$", line)
+        if m:
+            g.add(m.group(1) == "ok", m.group(2), log="\n".join(comments))
+            comments = []
+        elif line.startswith("#"):
+            comments.append(line[1:].strip())
+    if not plan or int(plan.group(1)) != len(results) or (rc != 0 and
+                                                          all(r[0] == "ok" for r in results)):
+        g.add(False, "probe_matrix-complete", log=log)
+
+
 # -- runner self-test -------------------------------------------------------
 def vmrun(args, timeout=600):
     return sh([PY, VMRUN] + args, timeout=timeout)
@@ -327,6 +350,7 @@ def main():
     run_group("prepare", lambda g: state.update(prepare(g)))
     run_group("static", static, state)
     run_group("qtest", qtest, state)
+    run_group("host-probe", host_probe, state)
     run_group("runner", runner, state)
     for name, args, tests in vm_groups():
         run_group(f"guest:{name}", guest_tests, state, args, tests, opts.timeout)

@@ -19,7 +19,7 @@ BINS="/bin/busybox /usr/bin/fio /lib/systemd/systemd-udevd /bin/udevadm
       /sbin/mke2fs /sbin/blkdiscard /bin/lsblk /sbin/blkid"
 UDEV_RULES="50-udev-default.rules 60-block.rules 60-persistent-storage.rules"
 # Stock modules the tests may need; dependencies are added by modinfo.
-MODS="virtio_blk ext4"
+MODS="virtio_blk ext4 crc32c_generic crc32c-intel"
 
 key=$( { cat "$0" "$VBLK_ROOT/tools/guest/init"; echo "$KVER"; for b in $BINS; do
 	 sha256sum "$b"; done; } | sha256sum | cut -c1-16)
@@ -58,8 +58,11 @@ done
 for lib in /usr/lib/x86_64-linux-gnu/libaio.so.1* /usr/lib/x86_64-linux-gnu/liburing.so.2*; do
 	[ -e "$lib" ] && copy_file "$lib"
 done
-for a in $("$root/bin/busybox" --list); do
-	[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
+# Applets at their usual paths: the kernel runs /sbin/modprobe to load
+# modules on demand (file systems, crc32c).
+mkdir -p "$root/usr/bin" "$root/usr/sbin"
+for a in $("$root/bin/busybox" --list-full); do
+	[ -e "$root/$a" ] || ln -s /bin/busybox "$root/$a"
 done
 mkdir -p "$root/lib/udev/rules.d" "$root/etc/udev/rules.d"
 for r in $UDEV_RULES; do
