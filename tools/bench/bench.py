@@ -80,10 +80,10 @@ DRIVERS = {
 # are taken for the cells of target P1 only.
 FULL = {"rounds": 5, "runtime": 10, "workloads": list(WORKLOADS),
         "insn_ios": (20000, 220000), "insn_workloads": ["rnd-read"],
-        "insn_depths": list(DEPTHS), "probe_reps": 5}
+        "insn_depths": list(DEPTHS), "probe_reps": 10}
 QUICK = {"rounds": 1, "runtime": 1, "workloads": ["seq-read", "rnd-read"],
          "insn_ios": (1000, 41000), "insn_workloads": ["rnd-read"],
-         "insn_depths": [16], "probe_reps": 2}
+         "insn_depths": [16], "probe_reps": 3}
 
 
 def log(msg):
@@ -192,9 +192,17 @@ def fio_figures(cell, res):
             "bio_bit": res.get("bio_bit")}
 
 
+def host_probe(qmp, name):
+    """The host's bio decision for disk NAME (its bio-probe property)."""
+    try:
+        return qmp.cmd("qom-get", path=f"/machine/peripheral/{name}", property="bio-probe")
+    except RuntimeError as exc:
+        return {"error": str(exc)}
+
+
 def boot(driver, classes, cells_text, timeout, host_bio, qemu_args=()):
     """Boot one guest with a disk per class, run the cells, return
-    (parsed results, error text or None)."""
+    (parsed results, the host's decision per class, error text or None)."""
     kind, modparams = DRIVERS[driver]
     disks = []
     for cls in classes:
@@ -211,16 +219,28 @@ def boot(driver, classes, cells_text, timeout, host_bio, qemu_args=()):
                       cmd="sh /vblk/files/guest-bench.sh", timeout=timeout,
                       qemu_args=qemu_args, echo=False, udev=False,
                       files=[GUEST_SCRIPT, f"{cells_file}:/vblk/files/cells"])
+        probes = {}
         try:
-            status = vm.run()
+            vm.start()
+            if host_bio:
+                probes = {cls: host_probe(vm.qmp, cls) for cls in classes}
+            status = vm.wait()
+            vm.stop()
+            healthy = vm.check_console()
         except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
-            return {}, str(exc)
+            return {}, probes, str(exc)
+        finally:
+            vm.cleanup()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     error = None
-    if status != 0:
-        error = "guest run failed" + (f": {vm.splats[0]}" if vm.splats else "")
-    return guest_results(vm.output), error
+    if status is None:
+        error = "guest timed out or died"
+    elif status != 0:
+        error = f"guest command exited with {status}"
+    if not healthy:
+        error = f"guest kernel reported: {vm.splats[0]}"
+    return guest_results(vm.output), probes, error
 
 
 def measure_wallclock(opts, cells, data, save):
@@ -231,10 +251,12 @@ def measure_wallclock(opts, cells, data, save):
     for rnd in range(1, opts.rounds + 1):
         for driver in opts.drivers:
             t0 = time.time()
-            results, error = boot(driver, classes, text, timeout, data["meta"]["host_bio_property"])
+            results, probes, error = boot(driver, classes, text, timeout,
+                                          data["meta"]["host_bio_property"])
             ok = 0
             for c in cells:
-                rec = {"round": rnd, "driver": driver, "cell": c.id}
+                rec = {"round": rnd, "driver": driver, "cell": c.id,
+                       "host_probe": probes.get(c.cls)}
                 res = results.get(c.id)
                 if res and res["status"] == 0:
                     rec.update(fio_figures(c, res))
@@ -282,8 +304,8 @@ def insn_boot(driver, cell, ios, host_bio):
     try:
         qemu_args = ["-plugin", f"{LIBINSN},inline=on", "-d", "plugin", "-D", plugin_log]
         text = f"{cell.id} {cell.cls} {cell.fio_args(ios=ios)}\n"
-        results, error = boot(driver, [cell.cls], text, 300 + ios // 100, host_bio,
-                              qemu_args)
+        results, _, error = boot(driver, [cell.cls], text, 300 + ios // 100, host_bio,
+                                 qemu_args)
         with open(plugin_log) as f:
             m = re.search(r"^total insns: (\d+)$", f.read(), re.M)
     finally:
@@ -357,10 +379,12 @@ def measure_probe(opts, data):
     finally:
         disk.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
-    delta = statistics.median(times["auto"]) - statistics.median(times["off"])
+    # Each auto start follows an off start: take the median of the pairs.
+    delta = statistics.median(a - o for a, o in zip(times["auto"], times["off"]))
     data["probe"] = {"measurable": True, "ms": times, "added_ms": delta,
                      "reported": probes}
-    log(f"probe: QMP-ready +{delta:.1f} ms with bio=auto (medians of {opts.probe_reps})")
+    log(f"probe: QMP-ready {delta:+.1f} ms with bio=auto (median of "
+        f"{opts.probe_reps} pairs)")
 
 
 # -- analysis --------------------------------------------------------------
@@ -389,6 +413,9 @@ def summarize(data, cells, drivers):
                          lat_mean_us=statistics.median(r["lat_mean_us"] for r in recs),
                          clat_p99_us=statistics.median(r["clat_p99_us"] for r in recs),
                          paths=sorted({r["path"] for r in recs}),
+                         host_offered=sorted({"yes" if r["host_probe"].get("offered")
+                                              else "no" for r in recs
+                                              if r.get("host_probe")}),
                          reasons=sorted({r["reason"] for r in recs}))
             if ins:
                 s.update(insn_per_io=statistics.median(ins),
@@ -476,9 +503,16 @@ def targets(summary, cells, probe):
 
     # P5: host probe cost.
     if probe.get("measurable"):
+        fastest = min(probe["ms"]["auto"]) - min(probe["ms"]["off"])
+        details = [f"{probe['added_ms']:+.1f} ms to QMP-ready (bio=auto vs bio=off, "
+                   f"median of {len(probe['ms']['auto'])} pairs; fastest starts "
+                   f"{fastest:+.1f} ms)"]
+        rep = probe["reported"][-1] if probe["reported"] else {}
+        if "latency-ns" in rep:
+            details.append(f"the device reports {rep['reads']} probe reads, median "
+                           f"{rep['latency-ns'] / 1000:.0f} µs, offered: {rep['offered']}")
         add("P5", "the host probe adds <= 20 ms to device realize",
-            [probe["added_ms"] <= 20], [f"+{probe['added_ms']:.1f} ms to QMP-ready "
-                                        f"(bio=auto vs bio=off, medians)"])
+            [probe["added_ms"] <= 20], details)
     else:
         out.append({"id": "P5", "target": "the host probe adds <= 20 ms to device realize",
                     "status": "n/a", "details": [probe.get("note", "not measured")]})
@@ -523,12 +557,13 @@ def detail_table(summary, cells, drivers):
                          f"{s['iops_spread_pct']:.1f}%" if "iops" in s else "-",
                          f"{s['lat_mean_us']:.0f}" if "iops" in s else "-",
                          f"{s['clat_p99_us']:.0f}" if "iops" in s else "-",
+                         "/".join(s.get("host_offered", [])) or "-",
                          "/".join(s.get("paths", [])) or "-",
                          "-" if ins is None else f"{ins:,.0f}"
                          + fmt_pct(ratio(summary, c.id, d, "stock", "insn_per_io")
                                    if d != "stock" else None)])
     return (["workload", "driver", "rounds", "IOPS spread", "mean lat (µs)",
-             "p99 clat (µs)", "path used", "instructions/I/O"], rows)
+             "p99 clat (µs)", "host offered bio", "path used", "instructions/I/O"], rows)
 
 
 def targets_table(tgts):
@@ -592,10 +627,17 @@ def chart(summary, cells, drivers, path, smoke):
 
 
 def reproduce_cmd(argv):
-    """The command that repeats this run."""
-    if not argv:
-        return "make bench"
-    return "python3 tools/bench/bench.py " + shlex.join(argv)
+    """The command that repeats this run's measurements (without the
+    options that only say where the reports go or skip the builds)."""
+    args, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--out":
+            skip = True
+        elif not arg.startswith(("--out=", "--no-prepare", "--doc", "--no-doc")):
+            args.append(arg)
+    return "python3 tools/bench/bench.py " + shlex.join(args) if args else "make bench"
 
 
 def write_reports(data, cells, drivers, out, doc):
@@ -711,16 +753,20 @@ def parse_args(argv):
     ap.add_argument("--insn-rounds", type=int, default=1,
                     help="instruction-count pairs per cell and driver (default 1)")
     ap.add_argument("--probe-reps", type=int,
-                    help="QEMU starts per bio mode for P5 (default 5; quick 2)")
+                    help="QEMU starts per bio mode for P5 (default 10; quick 3)")
     ap.add_argument("--quick", action="store_true",
                     help="tiny settings: a smoke test in a few minutes, not results")
     ap.add_argument("--out", default=os.path.join(ROOT, "out", "bench"),
                     help="output directory (default out/bench)")
     ap.add_argument("--doc", action=argparse.BooleanOptionalAction,
                     help="write Documentation/block/virtio_blk-adaptive-results.rst "
-                         "(default: yes for a full run, no with --quick)")
+                         "(default: yes for a full run, no with --quick or for "
+                         "the reports of a quick run)")
     ap.add_argument("--no-prepare", action="store_true",
                     help="skip the build steps (everything already built)")
+    ap.add_argument("--from-json", metavar="FILE",
+                    help="measure nothing: write the reports again from a "
+                         "results.json (or results.partial.json)")
     opts = ap.parse_args(argv)
 
     preset = QUICK if opts.quick else FULL
@@ -729,8 +775,6 @@ def parse_args(argv):
             setattr(opts, key, preset[key])
     opts.insn_ios = (tuple(int(x) for x in opts.insn_ios.split(","))
                      if opts.insn_ios else preset["insn_ios"])
-    if opts.doc is None:
-        opts.doc = not opts.quick
 
     def pick(text, allowed, what):
         items = [x for x in text.split(",") if x]
@@ -758,14 +802,29 @@ def parse_args(argv):
     return opts
 
 
+def report_again(opts):
+    """--from-json: the reports of an earlier (possibly partial) run."""
+    with open(opts.from_json) as f:
+        data = json.load(f)
+    meta = data["meta"]
+    meta.setdefault("loadavg_end", meta["loadavg_start"])
+    cells = [Cell(*c) for c in meta["cells"]]
+    doc = opts.doc if opts.doc is not None else not meta["smoke"]
+    write_reports(data, cells, meta["drivers"], opts.out, doc)
+    log(f"reports written to {opts.out}")
+    return 0
+
+
 def main(argv):
     opts = parse_args(argv)
+    os.makedirs(opts.out, exist_ok=True)
+    if opts.from_json:
+        return report_again(opts)
     cells = [Cell(cls, w, d) for cls in opts.classes for w in opts.workloads
              for d in opts.depths]
     insn_cells = [c for c in cells
                   if c.cls in opts.insn_classes and c.workload in opts.insn_workloads
                   and c.depth in opts.insn_depths]
-    os.makedirs(opts.out, exist_ok=True)
     if not opts.no_prepare:
         prepare()
     host_bio = host_knows_bio()
@@ -776,7 +835,7 @@ def main(argv):
     data["meta"].update(
         command=reproduce_cmd(argv), smoke=opts.quick, rounds=opts.rounds,
         runtime=opts.runtime, insn_ios=opts.insn_ios, drivers=opts.drivers,
-        cells=[c.id for c in cells], classes={c: CLASSES[c] for c in opts.classes},
+        cells=[(c.cls, c.workload, c.depth) for c in cells], classes={c: CLASSES[c] for c in opts.classes},
         fio={c.id: c.fio_args(runtime=opts.runtime) for c in cells})
     part = os.path.join(opts.out, "results.partial.json")
 
@@ -796,7 +855,8 @@ def main(argv):
     measure_wallclock(opts, cells, data, save)
     measure_insn(opts, insn_cells, data, save)
     data["meta"]["loadavg_end"] = os.getloadavg()
-    tgts = write_reports(data, cells, opts.drivers, opts.out, opts.doc)
+    doc = opts.doc if opts.doc is not None else not opts.quick
+    tgts = write_reports(data, cells, opts.drivers, opts.out, doc)
     os.unlink(part)
     with open(os.path.join(opts.out, "results.md")) as f:
         print(f.read())
