@@ -49,3 +49,15 @@ vblk_modparam() {
 	done
 	return 1
 }
+
+# vblk_unload: rmmod virtio_blk; udev may still be probing a disk that
+# just appeared, so settle and retry briefly.
+vblk_unload() {
+	local n=0
+	command -v udevadm >/dev/null && udevadm settle --timeout=10
+	while ! rmmod virtio_blk 2>/dev/null; do
+		n=$((n + 1))
+		[ $n -gt 50 ] && return 1
+		sleep 0.1
+	done
+}

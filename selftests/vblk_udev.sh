@@ -42,12 +42,7 @@ check "change event"
 
 # After a reload the module would choose again; the rule must win.
 if [ -r /vblk/virtio_blk.ko ] && ! grep -q '^/dev/vd' /proc/mounts; then
-	n=0
-	while ! rmmod virtio_blk 2>/dev/null; do
-		n=$((n + 1))
-		[ $n -gt 50 ] && fail "rmmod failed"
-		sleep 0.1
-	done
+	vblk_unload || fail "rmmod failed"
 	for p in bio request; do
 		insmod /vblk/virtio_blk.ko io_path=$p || fail "insmod io_path=$p failed"
 		udevadm settle --timeout=20
@@ -63,12 +58,7 @@ if [ -r /vblk/virtio_blk.ko ] && ! grep -q '^/dev/vd' /proc/mounts; then
 		check "reload with io_path=$p"
 		[ $p = request ] && break
 		udevadm settle --timeout=20
-		n=0
-		while ! rmmod virtio_blk 2>/dev/null; do
-			n=$((n + 1))
-			[ $n -gt 50 ] && fail "rmmod failed"
-			sleep 0.1
-		done
+		vblk_unload || fail "rmmod failed"
 	done
 fi
 exit $KSFT_PASS

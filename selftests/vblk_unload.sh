@@ -30,23 +30,12 @@ wait_disk() {
 	done
 }
 
-# udev may still be probing a disk that just appeared: retry briefly.
-unload() {
-	local n=0
-	command -v udevadm >/dev/null && udevadm settle --timeout=10
-	while ! rmmod virtio_blk 2>/dev/null; do
-		n=$((n + 1))
-		[ $n -gt 50 ] && return 1
-		sleep 0.1
-	done
-}
-
 dd if=/dev/urandom of=/tmp/vblk_unload.ref bs=64k count=16 2>/dev/null
 for p in bio request bio; do
 	dev=$(vblk_dev "$name") || fail "$name missing"
 	dd if=/tmp/vblk_unload.ref of="$dev" bs=64k oflag=direct conv=fsync 2>/dev/null ||
 		fail "$p: write before unload failed"
-	unload || fail "rmmod failed: $(rmmod virtio_blk 2>&1)"
+	vblk_unload || fail "rmmod failed: $(rmmod virtio_blk 2>&1)"
 	[ -e /sys/module/virtio_blk ] && fail "module still loaded"
 	ls /sys/block | grep -q '^vd' && fail "disks left after unload"
 

@@ -7,7 +7,6 @@ short 4k random-read fio figure."""
 
 import argparse
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -26,24 +25,15 @@ DISKS = [
 ]
 
 
-def prepare():
-    for script in ("get-kernel.sh", "get-firmware.sh", "build-qemu.sh", "mkinitramfs.sh"):
-        subprocess.run(["bash", os.path.join(TOOLS, script)], check=True,
-                       stdout=subprocess.DEVNULL)
-    subprocess.run(["make", "-s", "-C", os.path.join(ROOT, "selftests")], check=True,
-                   stdout=subprocess.DEVNULL)
-    if os.path.isdir(os.path.join(ROOT, "guest")) and \
-            os.listdir(os.path.join(ROOT, "guest")):
-        return subprocess.run(["bash", os.path.join(TOOLS, "build-module.sh")]).returncode == 0
-    return False
-
-
 def host_view(qmp, name):
     """What the host decided for disk NAME, from QMP."""
     dev = f"/machine/peripheral/{name}"
     probe = "-"
     try:
-        probe = str(qmp.cmd("qom-get", path=dev, property="bio-probe"))
+        p = qmp.cmd("qom-get", path=dev, property="bio-probe")
+        lat = (f", {p['latency-ns'] / 1000:.0f} us read latency"
+               f" (threshold {p['threshold-us']} us)") if "latency-ns" in p else ""
+        probe = f"bio={p['mode']}, {p['media']}{lat}: {p['reason']}"
     except RuntimeError:
         probe = "(no probe: host series not applied)"
     offered = "?"
@@ -62,10 +52,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=3, help="fio runtime per disk")
     opts = ap.parse_args()
 
-    have_module = prepare()
-    driver = opts.driver or ("ours" if have_module else "stock")
-    if driver == "ours" and not have_module:
-        sys.exit("demo: guest/virtio_blk.ko did not build")
+    driver = opts.driver or "ours"
+    vmrun.prepare(module=driver == "ours")
     disks = [vmrun.Disk(spec) for spec in DISKS]
     demo_sh = os.path.join(TOOLS, "guest", "demo.sh")
     vm = vmrun.VM(disks, driver=driver, cmd=f"DEMO_SECONDS={opts.seconds} sh /vblk/files/demo.sh",
@@ -79,10 +67,9 @@ def main():
     finally:
         vm.cleanup()
 
-    print(f"guest driver: {driver} virtio_blk"
-          f"{'' if driver == 'ours' else ' (build guest/ to see the adaptive driver)'}")
+    print(f"guest driver: {driver} virtio_blk")
     print(f"{'disk':9} {'class':12} {'host offers':11} {'negotiated':10} "
-          f"{'guest path':10} {'why':12} {'rot':3} {'4k QD16 IOPS':>12}  host probe")
+          f"{'guest path':10} {'why':15} {'rot':3} {'4k QD16 IOPS':>12}  host probe")
     for d in disks:
         guest = next((ln.split()[2:] for ln in vm.output
                       if ln.startswith(f"DEMO {d.name} ")), [])
@@ -90,7 +77,7 @@ def main():
         offered, probe = host[d.name]
         print(f"{d.name:9} {d.cls:12} {offered:11} "
               f"{'yes' if g.get('bio_negotiated') == '1' else 'no':10} "
-              f"{g.get('path', '?'):10} {g.get('reason', '?'):12} {g.get('rotational', '?'):3} "
+              f"{g.get('path', '?'):10} {g.get('reason', '?'):15} {g.get('rotational', '?'):3} "
               f"{g.get('iops', '?'):>12}  {probe}")
     if status != 0 or not healthy:
         print("demo: the guest run failed:", *vm.splats, sep="\n  ")

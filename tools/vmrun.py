@@ -230,6 +230,20 @@ class QMP:
         self.sock.close()
 
 
+def prepare(module=True):
+    """Fetch or build everything a guest run needs: kernel, firmware, QEMU,
+    initramfs, the C selftests and (with @module) guest/virtio_blk.ko.
+    Raises subprocess.CalledProcessError when a step fails."""
+    tools = os.path.join(ROOT, "tools")
+    for script in ("get-kernel.sh", "get-firmware.sh", "build-qemu.sh", "mkinitramfs.sh"):
+        subprocess.run(["bash", os.path.join(tools, script)], check=True,
+                       stdout=subprocess.DEVNULL)
+    subprocess.run(["make", "-s", "-C", os.path.join(ROOT, "selftests")], check=True,
+                   stdout=subprocess.DEVNULL)
+    if module:
+        subprocess.run(["bash", os.path.join(tools, "build-module.sh")], check=True)
+
+
 def kernel_env():
     env = {}
     path = os.path.join(CACHE, "kernel", "env")
