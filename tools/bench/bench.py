@@ -110,13 +110,8 @@ class Cell:
 
 
 def prepare():
-    """Build or fetch everything a guest run needs."""
-    for script in ("get-kernel.sh", "get-firmware.sh", "build-qemu.sh", "mkinitramfs.sh"):
-        subprocess.run(["bash", os.path.join(TOOLS, script)], check=True,
-                       stdout=subprocess.DEVNULL)
-    subprocess.run(["make", "-s", "-C", os.path.join(ROOT, "selftests")], check=True,
-                   stdout=subprocess.DEVNULL)
-    subprocess.run(["bash", os.path.join(TOOLS, "build-module.sh")], check=True)
+    """Build or fetch everything a guest run needs, and the chart's library."""
+    vmrun.prepare()
     if not os.path.exists(LIBINSN):
         raise RuntimeError(f"{LIBINSN} missing: run tools/build-qemu.sh")
     if importlib.util.find_spec("matplotlib") is None:
