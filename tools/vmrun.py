@@ -71,6 +71,19 @@ def size_bytes(text):
     return int(text)
 
 
+def reap(proc, timeout):
+    """Wait up to @timeout s for @proc to exit, then terminate, then kill it."""
+    for stop in (None, proc.terminate, proc.kill):
+        if stop:
+            stop()
+        try:
+            proc.wait(timeout=timeout if stop is None else 5)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    proc.wait()
+
+
 def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
@@ -438,11 +451,7 @@ class VM:
             pass
         self.qmp.close()
         self.ctl.close()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        reap(self.proc, 30)
         self.qemu_log.close()
         self.proc, self.ctl, self.qmp, self.qemu_log = proc, ctl, qmp, qlog
         return info
@@ -516,16 +525,8 @@ class VM:
         if self.qmp:
             self.qmp.close()
             self.qmp = None
-        if self.proc and self.proc.poll() is None:
-            try:
-                self.proc.wait(timeout=10)      # poweroff is on its way
-            except subprocess.TimeoutExpired:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+        if self.proc:
+            reap(self.proc, 10)         # the guest's poweroff is on its way
 
     def check_console(self):
         self.splats = []

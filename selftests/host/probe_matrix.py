@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))), "tools"))
-from vmrun import QMP  # noqa: E402
+from vmrun import QMP, reap  # noqa: E402
 
 DEFAULT_QEMU = "/var/cache/vblk-adaptive/qemu/build/qemu-system-x86_64"
 DEFAULT_FW = "/var/cache/vblk-adaptive/firmware"
@@ -70,11 +70,7 @@ class Qemu:
         except (OSError, RuntimeError, ValueError):
             pass
         self.qmp.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        reap(self.proc, 10)
 
 
 def disk_args(drive, dev="bio=auto", machine="pc"):
