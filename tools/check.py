@@ -38,16 +38,14 @@ class Group:
     def __init__(self, name):
         self.name = name
         self.results = []       # (ok, name, directive)
-        self.lines = []
 
     def add(self, ok, name, directive="", log=""):
+        """Record and print one result; a failure shows its log's tail."""
         self.results.append((ok, name, directive))
         for ln in log.splitlines()[-60:] if (log and not ok) else []:
-            self.lines.append(f"# {ln}")
             out(f"    # {ln}")
-        self.lines.append(f"{'ok' if ok else 'not ok'} {len(self.results)} {name}"
-                          f"{' # ' + directive if directive else ''}")
-        out(f"    {self.lines[-1]}")
+        out(f"    {'ok' if ok else 'not ok'} {len(self.results)} {name}"
+            f"{' # ' + directive if directive else ''}")
 
     def comment(self, text):
         out(f"    # {text}")
@@ -188,17 +186,17 @@ def host_probe(g, state):
     script = os.path.join(ROOT, "selftests", "host", "probe_matrix.py")
     rc, log = sh([PY, script], timeout=600)
     plan = re.search(r"^1\.\.(\d+)$", log, re.M)
-    results = re.findall(r"^(ok|not ok) \d+ (.*)$", log, re.M)
+    results = []
     comments = []
     for line in log.splitlines():
         m = re.match(r"^(ok|not ok) \d+ (.*)$", line)
         if m:
-            g.add(m.group(1) == "ok", m.group(2), log="\n".join(comments))
+            results.append(m.group(1) == "ok")
+            g.add(results[-1], m.group(2), log="\n".join(comments))
             comments = []
         elif line.startswith("#"):
             comments.append(line[1:].strip())
-    if not plan or int(plan.group(1)) != len(results) or (rc != 0 and
-                                                          all(r[0] == "ok" for r in results)):
+    if not plan or int(plan.group(1)) != len(results) or (rc != 0 and all(results)):
         g.add(False, "probe_matrix-complete", log=log)
 
 

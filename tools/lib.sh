@@ -31,9 +31,3 @@ run_logged() {
 	fi
 	log "$what: done in $((SECONDS - start)) s"
 }
-
-# Version of the newest package matching a pattern in bookworm-backports.
-backports_pkg() {
-	apt-cache search --names-only "$1" 2>/dev/null | awk '{print $1}' |
-		sort -V | tail -n1
-}

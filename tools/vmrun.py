@@ -59,10 +59,6 @@ def feature_bit():
         return int(re.search(r"#define VIRTIO_BLK_F_BIO\s+(\d+)", f.read()).group(1))
 
 
-def log(msg):
-    print(f"# vmrun: {msg}", file=sys.stderr, flush=True)
-
-
 def size_bytes(text):
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
     text = text.strip().lower()
