@@ -253,6 +253,20 @@ def prepare(module=True):
         subprocess.run(["bash", os.path.join(tools, "build-module.sh")], check=True)
 
 
+def host_lpj():
+    """loops_per_jiffy for the guest's command line, from the host's
+    BogoMIPS (under TCG the guest's TSC is the host's; Debian's HZ is 250).
+    A preset skips calibrate_delay() on secondary CPUs, a spin on jiffies
+    whose length varies from boot to boot: instruction counts (tools/bench)
+    and boot times get steadier.  None if the host does not say."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"^bogomips\s*:\s*([0-9.]+)", f.read(), re.M)
+    except OSError:
+        return None
+    return int(float(m.group(1)) * 500000 / 250) if m else None
+
+
 def kernel_env():
     env = {}
     path = os.path.join(CACHE, "kernel", "env")
@@ -268,7 +282,8 @@ def kernel_env():
 class VM:
     def __init__(self, disks, driver="ours", modparams="", cmd="true",
                  timeout=300, qemu=None, machine="pc", smp=2, mem="1G",
-                 append="", qemu_args=(), udev=True, echo=True, files=(), env=None):
+                 append="", qemu_args=(), udev=True, echo=True, files=(), env=None,
+                 host_actions=None):
         self.disks = disks
         self.driver = driver
         self.modparams = modparams
@@ -279,11 +294,15 @@ class VM:
         self.smp = smp
         self.mem = mem
         self.append = append
+        lpj = host_lpj()
+        self.lpj = f"lpj={lpj}" if lpj else ""
         self.qemu_args = list(qemu_args)
         self.udev = udev
         self.echo = echo
         self.files = list(files)
         self.env = dict(env or {})
+        # Extra "VBLK-HOST NAME ARGS" actions: NAME -> f(ARGS) -> result
+        self.host_actions = dict(host_actions or {})
         self.proc = None
         self.qmp = None
         self.consoles = []
@@ -362,7 +381,7 @@ class VM:
                 "-cpu", "max", "-smp", str(self.smp), "-m", self.mem,
                 "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                 "-L", self.fw, "-kernel", self.vmlinuz, "-initrd", self.initrd,
-                "-append", f"console=ttyS0 panic=-1 {self.append}".strip(),
+                "-append", f"console=ttyS0 panic=-1 {self.lpj} {self.append}".strip(),
                 "-chardev", f"file,id=con,path={console}",
                 "-serial", "chardev:con",
                 "-chardev", f"socket,id=ctl,path={ctl_path},server=on,wait=on",
@@ -475,6 +494,8 @@ class VM:
                 info = self.migrate(props)
                 result = {"status": info["status"],
                           "total-time": info.get("total-time")}
+            elif action in self.host_actions:
+                result = self.host_actions[action](rest)
             else:
                 raise RuntimeError(f"unknown host action '{action}'")
             reply = f"VBLK-HOST-REPLY 0 {json.dumps(result)}"

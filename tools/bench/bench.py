@@ -195,9 +195,12 @@ def host_probe(qmp, name):
         return {"error": str(exc)}
 
 
-def boot(driver, classes, cells_text, timeout, host_bio, qemu_args=()):
+def boot(driver, classes, cells_text, timeout, host_bio, qemu_args=(), append="",
+         env=None, output=None, host_actions=None):
     """Boot one guest with a disk per class, run the cells, return
-    (parsed results, the host's decision per class, error text or None)."""
+    (parsed results, the host's decision per class, error text or None).
+    @append, @env and @host_actions go to vmrun.VM; @output, a list,
+    receives the guest's raw output."""
     kind, modparams = DRIVERS[driver]
     disks = []
     for cls in classes:
@@ -212,7 +215,8 @@ def boot(driver, classes, cells_text, timeout, host_bio, qemu_args=()):
             f.write(cells_text)
         vm = vmrun.VM(disks, driver=kind, modparams=modparams,
                       cmd="sh /vblk/files/guest-bench.sh", timeout=timeout,
-                      qemu_args=qemu_args, echo=False, udev=False,
+                      qemu_args=qemu_args, echo=False, udev=False, append=append,
+                      env=env, host_actions=host_actions,
                       files=[GUEST_SCRIPT, f"{cells_file}:/vblk/files/cells"])
         probes = {}
         try:
@@ -235,6 +239,8 @@ def boot(driver, classes, cells_text, timeout, host_bio, qemu_args=()):
         error = f"guest command exited with {status}"
     if not healthy:
         error = f"guest kernel reported: {vm.splats[0]}"
+    if output is not None:
+        output.extend(vm.output)
     return guest_results(vm.output), probes, error
 
 
