@@ -24,28 +24,48 @@
 
 /* Commands each queue pool keeps in reserve for forward progress */
 #define VIRTBLK_BIO_POOL_MIN	4
-
-/* Per plug: the queues whose notification waits for the unplug */
-struct virtblk_plug_cb {
-	struct blk_plug_cb cb;
-	unsigned long pending[];	/* queues with unnotified commands */
-};
+/* Free commands a CPU keeps for its next submissions */
+#define VIRTBLK_CMD_CACHE_MAX	64
 
 static inline bool virtblk_bio_cmd_write(const struct virtblk_bio_cmd *bc)
 {
 	return bc->data_type != VIRTIO_BLK_T_IN;
 }
 
+/*
+ * The end of a plug (or the task sleeping inside it): notify the device
+ * of everything added since the plug took the queue's callback.
+ */
 static void virtblk_unplug(struct blk_plug_cb *cb, bool from_schedule)
 {
-	struct virtblk_plug_cb *pcb = container_of(cb, struct virtblk_plug_cb,
-						   cb);
-	struct virtio_blk *vblk = cb->data;
-	unsigned int i;
+	struct virtblk_vq *bvq = container_of(cb, struct virtblk_vq, plug_cb);
 
-	for_each_set_bit(i, pcb->pending, vblk->num_vqs)
-		virtblk_kick(&vblk->vqs[i]);
-	kfree(pcb);
+	WRITE_ONCE(bvq->plug_owner, NULL);
+	clear_bit_unlock(0, &bvq->plug_busy);
+	virtblk_kick(bvq);
+}
+
+/*
+ * Whether the notification for a command about to be added to @bvq can
+ * wait for the end of the current task's plug.  Each queue has one
+ * callback, embedded, so deferring allocates nothing: the first plugged
+ * submitter takes it, and anyone else meanwhile notifies at once, which
+ * is always correct, merely not batched.
+ */
+static bool virtblk_defer_kick(struct virtblk_vq *bvq)
+{
+	struct blk_plug *plug = current->plug;
+
+	if (!plug)
+		return false;
+	if (READ_ONCE(bvq->plug_owner) == current)
+		return true;
+	if (test_and_set_bit_lock(0, &bvq->plug_busy))
+		return false;
+	WRITE_ONCE(bvq->plug_owner, current);
+	bvq->plug_cb.callback = virtblk_unplug;
+	list_add(&bvq->plug_cb.list, &plug->cb_list);
+	return true;
 }
 
 /* Load the header of the lowest stage still to issue */
@@ -81,23 +101,13 @@ static void virtblk_bio_issue(struct virtblk_bio_cmd *bc, bool may_plug)
 {
 	struct virtblk_vq *bvq = bc->bvq;
 	struct virtio_blk *vblk = bvq->vblk;
-	struct virtblk_plug_cb *pcb = NULL;
+	bool deferred = may_plug && virtblk_defer_kick(bvq);
 	unsigned long flags;
 	bool notify = false;
 	bool idle = false;
 	int err = -ENOSPC;
 
 	virtblk_bio_prep_stage(bc);
-
-	if (may_plug) {
-		struct blk_plug_cb *cb;
-
-		cb = blk_check_plugged(virtblk_unplug, vblk,
-				       struct_size(pcb, pending,
-						   BITS_TO_LONGS(vblk->num_vqs)));
-		if (cb)
-			pcb = container_of(cb, struct virtblk_plug_cb, cb);
-	}
 
 	spin_lock_irqsave(&bvq->lock, flags);
 	if (likely(list_empty(&bvq->parked)))
@@ -109,15 +119,13 @@ static void virtblk_bio_issue(struct virtblk_bio_cmd *bc, bool may_plug)
 		notify = virtqueue_kick_prepare(bvq->vq);
 		idle = bvq->vq->num_free ==
 			virtqueue_get_vring_size(bvq->vq);
-	} else if (!pcb) {
+	} else if (!deferred) {
 		notify = virtqueue_kick_prepare(bvq->vq);
 	}
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
 	if (notify)
 		virtqueue_notify(bvq->vq);
-	if (!err && pcb)
-		__set_bit(bvq - vblk->vqs, pcb->pending);
 	/* No completion will come to drain the park: retry from a worker. */
 	if (unlikely(idle))
 		mod_delayed_work(system_wq, &vblk->requeue_work, 1);
@@ -180,6 +188,62 @@ void virtblk_requeue_work(struct work_struct *work)
 	}
 }
 
+/*
+ * Bio commands come from a small per-CPU cache first: taking one is a
+ * few instructions with interrupts off, where a slab allocation through
+ * the mempool costs a few hundred per I/O.  The slab cache and then the
+ * queue's mempool reserve back it up.
+ */
+static struct virtblk_bio_cmd *virtblk_cmd_get(struct virtio_blk *vblk,
+					       struct virtblk_vq *bvq,
+					       gfp_t gfp)
+{
+	struct virtblk_cmd_cache *cache;
+	struct virtblk_bio_cmd *bc;
+	unsigned long flags;
+
+	local_lock_irqsave(&vblk->cmd_cache->lock, flags);
+	cache = this_cpu_ptr(vblk->cmd_cache);
+	bc = cache->free;
+	if (bc) {
+		cache->free = bc->next_free;
+		cache->nr--;
+	}
+	local_unlock_irqrestore(&vblk->cmd_cache->lock, flags);
+	if (likely(bc))
+		return bc;
+
+	bc = kmem_cache_alloc(virtblk_bio_cmd_cache, GFP_NOWAIT | __GFP_NOWARN);
+	if (unlikely(!bc))
+		bc = mempool_alloc(bvq->cmd_pool, gfp);
+	if (likely(bc))
+		virtblk_init_cmd(&bc->cmd);
+	return bc;
+}
+
+static void virtblk_cmd_put(struct virtio_blk *vblk, struct virtblk_bio_cmd *bc)
+{
+	mempool_t *pool = bc->bvq->cmd_pool;
+	struct virtblk_cmd_cache *cache;
+	unsigned long flags;
+	bool cached = false;
+
+	/* Refill a reserve that was drawn on before caching anything. */
+	if (likely(READ_ONCE(pool->curr_nr) >= pool->min_nr)) {
+		local_lock_irqsave(&vblk->cmd_cache->lock, flags);
+		cache = this_cpu_ptr(vblk->cmd_cache);
+		if (cache->nr < VIRTBLK_CMD_CACHE_MAX) {
+			bc->next_free = cache->free;
+			cache->free = bc;
+			cache->nr++;
+			cached = true;
+		}
+		local_unlock_irqrestore(&vblk->cmd_cache->lock, flags);
+	}
+	if (!cached)
+		mempool_free(bc, pool);
+}
+
 static void virtblk_bio_end(struct virtblk_bio_cmd *bc, blk_status_t status)
 {
 	struct virtblk_vq *bvq = bc->bvq;
@@ -191,7 +255,7 @@ static void virtblk_bio_end(struct virtblk_bio_cmd *bc, blk_status_t status)
 		bio_end_io_acct(bio, bc->cmd.start_time);
 	if (bc->sg_ext)
 		mempool_free(bc->sg_ext, vblk->sg_pool);
-	mempool_free(bc, bvq->cmd_pool);
+	virtblk_cmd_put(vblk, bc);
 
 	if (unlikely(status))
 		bio->bi_status = status;
@@ -274,12 +338,39 @@ static void virtblk_bio_map_segs(const struct queue_limits *lim,
 	}
 }
 
+/* Map @bio into the single entry @sg if it is one segment */
+static bool virtblk_bio_one_seg(const struct queue_limits *lim,
+				struct bio *bio, struct scatterlist *sg)
+{
+	struct bio_vec bv = mp_bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter);
+
+	if (bv.bv_len != bio->bi_iter.bi_size ||
+	    virtblk_seg_len(lim, bvec_phys(&bv), bv.bv_len) != bv.bv_len)
+		return false;
+
+	sg_init_table(sg, 1);
+	sg_set_page(sg, nth_page(bv.bv_page, bv.bv_offset >> PAGE_SHIFT),
+		    bv.bv_len, offset_in_page(bv.bv_offset));
+	return true;
+}
+
 static blk_status_t virtblk_bio_map(struct virtio_blk *vblk,
 				    struct virtblk_bio_cmd *bc, gfp_t gfp)
 {
 	const struct queue_limits *lim = &vblk->disk->queue->limits;
 	struct scatterlist *sgl = bc->cmd.sg;
 	unsigned int nsegs;
+
+	/* No data (a zero-length read): the device sees the bare command. */
+	if (unlikely(!bc->bio->bi_iter.bi_size))
+		return BLK_STS_OK;
+
+	/* Most bios are one segment: no walk, no table to build. */
+	if (virtblk_bio_one_seg(lim, bc->bio, sgl)) {
+		bc->cmd.sg_table.sgl = sgl;
+		bc->data_nents = 1;
+		return BLK_STS_OK;
+	}
 
 	nsegs = virtblk_bio_count_segs(lim, bc->bio);
 	if (nsegs > VIRTBLK_BIO_INLINE_SG) {
@@ -374,7 +465,7 @@ static void virtblk_bio_start(struct virtio_blk *vblk, struct bio *bio)
 	struct virtblk_bio_cmd *bc;
 	blk_status_t status;
 
-	bc = mempool_alloc(bvq->cmd_pool, gfp);
+	bc = virtblk_cmd_get(vblk, bvq, gfp);
 	if (unlikely(!bc)) {
 		bio_wouldblock_error(bio);
 		return;
@@ -390,7 +481,7 @@ static void virtblk_bio_start(struct virtio_blk *vblk, struct bio *bio)
 	if (unlikely(status)) {
 		if (bc->sg_ext)
 			mempool_free(bc->sg_ext, vblk->sg_pool);
-		mempool_free(bc, bvq->cmd_pool);
+		virtblk_cmd_put(vblk, bc);
 		if (status == BLK_STS_AGAIN) {
 			bio_wouldblock_error(bio);
 			return;
@@ -452,6 +543,13 @@ void virtblk_submit_bio(struct bio *bio)
 int virtblk_bio_init(struct virtio_blk *vblk)
 {
 	unsigned int i;
+	int cpu;
+
+	vblk->cmd_cache = alloc_percpu(struct virtblk_cmd_cache);
+	if (!vblk->cmd_cache)
+		return -ENOMEM;
+	for_each_possible_cpu(cpu)
+		local_lock_init(&per_cpu_ptr(vblk->cmd_cache, cpu)->lock);
 
 	for (i = 0; i < vblk->num_vqs; i++) {
 		vblk->vqs[i].cmd_pool =
@@ -482,7 +580,23 @@ out_free_pools:
  */
 void virtblk_bio_exit(struct virtio_blk *vblk)
 {
+	struct virtblk_bio_cmd *bc;
 	unsigned int i;
+	int cpu;
+
+	if (vblk->cmd_cache) {
+		for_each_possible_cpu(cpu) {
+			struct virtblk_cmd_cache *cache =
+				per_cpu_ptr(vblk->cmd_cache, cpu);
+
+			while ((bc = cache->free)) {
+				cache->free = bc->next_free;
+				kmem_cache_free(virtblk_bio_cmd_cache, bc);
+			}
+		}
+		free_percpu(vblk->cmd_cache);
+		vblk->cmd_cache = NULL;
+	}
 
 	mempool_destroy(vblk->sg_pool);
 	vblk->sg_pool = NULL;

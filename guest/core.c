@@ -32,9 +32,23 @@ blk_status_t virtblk_result(u8 status)
 }
 
 /**
+ * virtblk_init_cmd - one-time set-up of a command's fixed buffers
+ * @cmd: a command that is not in use
+ *
+ * The header and status entries point into the command itself, so they
+ * are built once per command (per request tag, per bio command
+ * allocation) rather than once per I/O.
+ */
+void virtblk_init_cmd(struct virtblk_cmd *cmd)
+{
+	sg_init_one(&cmd->hdr_sg, &cmd->out_hdr, sizeof(cmd->out_hdr));
+	sg_init_one(&cmd->status_sg, &cmd->status, sizeof(cmd->status));
+}
+
+/**
  * virtblk_add_cmd - expose a command to the device
  * @vq: virtqueue, with the owning &virtblk_vq.lock held
- * @cmd: command with out_hdr and sg_table filled in
+ * @cmd: initialised command with out_hdr and sg_table filled in
  * @write: the data buffers are read by the device
  *
  * Return: 0, or the virtqueue_add_sgs() error (-ENOSPC when the ring is
@@ -42,11 +56,10 @@ blk_status_t virtblk_result(u8 status)
  */
 int virtblk_add_cmd(struct virtqueue *vq, struct virtblk_cmd *cmd, bool write)
 {
-	struct scatterlist hdr, status, *sgs[3];
+	struct scatterlist *sgs[3];
 	unsigned int num_out = 0, num_in = 0;
 
-	sg_init_one(&hdr, &cmd->out_hdr, sizeof(cmd->out_hdr));
-	sgs[num_out++] = &hdr;
+	sgs[num_out++] = &cmd->hdr_sg;
 
 	if (cmd->sg_table.nents) {
 		if (write)
@@ -55,8 +68,7 @@ int virtblk_add_cmd(struct virtqueue *vq, struct virtblk_cmd *cmd, bool write)
 			sgs[num_out + num_in++] = cmd->sg_table.sgl;
 	}
 
-	sg_init_one(&status, &cmd->status, sizeof(cmd->status));
-	sgs[num_out + num_in++] = &status;
+	sgs[num_out + num_in++] = &cmd->status_sg;
 
 	return virtqueue_add_sgs(vq, sgs, num_out, num_in, cmd, GFP_ATOMIC);
 }

@@ -708,6 +708,22 @@ static int virtblk_restore(struct virtio_device *vdev)
 }
 #endif
 
+/*
+ * The ring code allocates an indirect descriptor table for every command
+ * of more than one buffer, i.e. for every data command.  A device that
+ * offers VIRTIO_BLK_F_BIO says its storage is fast, and there that
+ * allocation and free are a measurable part of a small command's cost
+ * (see Documentation/block/virtio_blk-adaptive.rst), while direct
+ * descriptors only cost ring slots.  Slow storage keeps indirect tables:
+ * its large merged requests need them to fit in the ring.
+ */
+static int virtblk_validate(struct virtio_device *vdev)
+{
+	if (virtio_has_feature(vdev, VIRTIO_BLK_F_BIO))
+		__virtio_clear_bit(vdev, VIRTIO_RING_F_INDIRECT_DESC);
+	return 0;
+}
+
 static const struct virtio_device_id id_table[] = {
 	{ VIRTIO_ID_BLOCK, VIRTIO_DEV_ANY_ID },
 	{ 0 },
@@ -737,6 +753,7 @@ static struct virtio_driver virtio_blk = {
 	.feature_table_size_legacy	= ARRAY_SIZE(features_legacy),
 	.driver.name			= KBUILD_MODNAME,
 	.id_table			= id_table,
+	.validate			= virtblk_validate,
 	.probe				= virtblk_probe,
 	.remove				= virtblk_remove,
 	.config_changed			= virtblk_config_changed,

@@ -354,6 +354,13 @@ static void virtblk_map_queues(struct blk_mq_tag_set *set)
 	}
 }
 
+static int virtblk_init_request(struct blk_mq_tag_set *set, struct request *rq,
+				unsigned int hctx_idx, unsigned int numa_node)
+{
+	virtblk_init_cmd(blk_mq_rq_to_pdu(rq));
+	return 0;
+}
+
 static const struct blk_mq_ops virtblk_mq_ops = {
 	.queue_rq	= virtblk_queue_rq,
 	.queue_rqs	= virtblk_queue_rqs,
@@ -361,6 +368,7 @@ static const struct blk_mq_ops virtblk_mq_ops = {
 	.complete	= virtblk_rq_done,
 	.map_queues	= virtblk_map_queues,
 	.poll		= virtblk_poll,
+	.init_request	= virtblk_init_request,
 };
 
 /**

@@ -12,6 +12,7 @@
 
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
+#include <linux/local_lock.h>
 #include <linux/mempool.h>
 #include <linux/mutex.h>
 #include <linux/scatterlist.h>
@@ -55,6 +56,8 @@ enum virtblk_reason {
  * @status: status byte written by the device
  * @flags: VIRTBLK_CMD_*; tells the completion handler which path owns it
  * @start_time: I/O accounting start on the visible disk
+ * @hdr_sg: @out_hdr, set up once by virtblk_init_cmd()
+ * @status_sg: @status, likewise
  * @sg_table: data (or discard ranges); nents == 0 for none
  * @sg: inline scatterlist entries
  *
@@ -66,6 +69,8 @@ struct virtblk_cmd {
 	u8 status;
 	u8 flags;
 	unsigned long start_time;
+	struct scatterlist hdr_sg;
+	struct scatterlist status_sg;
 	struct sg_table sg_table;
 	struct scatterlist sg[];
 };
@@ -73,6 +78,7 @@ struct virtblk_cmd {
 /**
  * struct virtblk_bio_cmd - a bio in flight on the bio path
  * @node: on &virtblk_vq.parked, or on a completion batch
+ * @next_free: in a per-CPU command cache
  * @bio: the bio, ended when the last stage completes
  * @bvq: queue the command was allocated from and is issued to
  * @sg_ext: pooled scatterlist when @cmd.sg is too small, else NULL
@@ -83,7 +89,10 @@ struct virtblk_cmd {
  * @cmd: the virtqueue command, reused by every stage
  */
 struct virtblk_bio_cmd {
-	struct list_head node;
+	union {
+		struct list_head node;
+		struct virtblk_bio_cmd *next_free;
+	};
 	struct bio *bio;
 	struct virtblk_vq *bvq;
 	struct scatterlist *sg_ext;
@@ -100,12 +109,27 @@ struct virtblk_bio_cmd {
 #define VIRTBLK_STAGE_POSTFLUSH	BIT(2)
 
 /**
+ * struct virtblk_cmd_cache - free bio commands kept by one CPU
+ * @lock: serialises the CPU's submissions and completions
+ * @free: list through &virtblk_bio_cmd.next_free
+ * @nr: commands on @free
+ */
+struct virtblk_cmd_cache {
+	local_lock_t lock;
+	struct virtblk_bio_cmd *free;
+	unsigned int nr;
+};
+
+/**
  * struct virtblk_vq - one virtqueue and the state both paths share on it
  * @vq: the virtqueue; NULL while the device is frozen
  * @lock: serialises adding, reaping and @parked
  * @parked: bio commands waiting for ring space, oldest first
  * @stopped_hctx: hardware context stopped because the ring was full
- * @cmd_pool: bio command allocation for CPUs mapped to this queue
+ * @plug_cb: defers the notification to the end of a task's plug
+ * @plug_owner: task whose plug holds @plug_cb, or NULL
+ * @plug_busy: bit 0 set while @plug_cb is on a plug
+ * @cmd_pool: bio command reserve for CPUs mapped to this queue
  * @vblk: owning device
  * @name: virtqueue name
  */
@@ -114,6 +138,9 @@ struct virtblk_vq {
 	spinlock_t lock;	/* ring, parked, stopped_hctx */
 	struct list_head parked;
 	struct blk_mq_hw_ctx *stopped_hctx;
+	struct blk_plug_cb plug_cb;
+	struct task_struct *plug_owner;
+	unsigned long plug_busy;
 	mempool_t *cmd_pool;
 	struct virtio_blk *vblk;
 	char name[VIRTBLK_VQ_NAME_LEN];
@@ -137,6 +164,7 @@ struct virtblk_vq {
  * @io_queues: queues per hctx type
  * @sg_elems: scatterlist entries a command may need
  * @sg_pool: scatterlist arrays for bio commands above the inline size
+ * @cmd_cache: per-CPU caches of free bio commands
  * @vqs: the virtqueues
  */
 struct virtio_blk {
@@ -158,6 +186,7 @@ struct virtio_blk {
 	unsigned int io_queues[HCTX_MAX_TYPES];
 	unsigned int sg_elems;
 	mempool_t *sg_pool;
+	struct virtblk_cmd_cache __percpu *cmd_cache;
 	struct virtblk_vq *vqs;
 };
 
@@ -169,6 +198,7 @@ bool virtblk_get_cache_mode(struct virtio_device *vdev);
 
 /* core.c */
 blk_status_t virtblk_result(u8 status);
+void virtblk_init_cmd(struct virtblk_cmd *cmd);
 int virtblk_add_cmd(struct virtqueue *vq, struct virtblk_cmd *cmd, bool write);
 void virtblk_kick(struct virtblk_vq *bvq);
 void virtblk_done(struct virtqueue *vq);
