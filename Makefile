@@ -6,7 +6,9 @@
 #                 what the host decided and which guest path is in use
 #   make check    every test (static, qtests, runner, in-guest kselftests)
 #   make          build guest/virtio_blk.ko for the running kernel
-#   make install  install it into /lib/modules/$(uname -r)/updates
+#   make install  install it into /lib/modules/$(uname -r)/updates and run
+#                 depmod; KDIR=... installs for that kernel instead, and
+#                 INSTALL_MOD_PATH=DIR (or DESTDIR=DIR) under DIR
 #
 # demo and check install what they need on a Debian 12 host by themselves
 # (tools/host-setup.sh) and keep downloads and builds in /var/cache.
@@ -14,15 +16,27 @@
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
 PYTHON := /usr/bin/python3
+# Staged installs: kbuild's INSTALL_MOD_PATH, or DESTDIR as packagers spell it.
+INSTALL_MOD_PATH ?= $(DESTDIR)
+# The release of the kernel in KDIR, which need not be the running one.
+KRELEASE = $(shell $(MAKE) -s -C $(KDIR) kernelrelease 2>/dev/null)
 
 all: modules
 
 modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
+# updates/ is searched before the kernel's own modules (depmod's default
+# order), so modprobe and udev pick this virtio_blk.  kbuild skips depmod
+# for external modules when KDIR has no System.map (distribution headers),
+# hence our own run, rooted where the module went.
 install: modules
-	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=updates modules_install
-	depmod -a $(shell $(MAKE) -s -C $(KDIR) kernelrelease 2>/dev/null || uname -r)
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=updates \
+		INSTALL_MOD_PATH=$(INSTALL_MOD_PATH) modules_install
+	@release="$(KRELEASE)"; [ -n "$$release" ] || \
+		{ echo "cannot read the kernel release of $(KDIR)" >&2; exit 1; }; \
+	echo "depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH) )$$release"; \
+	depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) "$$release"
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true

@@ -813,3 +813,8 @@ module_exit(virtio_blk_fini);
 MODULE_DEVICE_TABLE(virtio, id_table);
 MODULE_DESCRIPTION("Virtio block driver with bio and request paths");
 MODULE_LICENSE("GPL");
+/*
+ * PACKAGE_VERSION in dkms.conf.  dkms installs over the in-tree module
+ * only if the versions differ, and that one has none.
+ */
+MODULE_VERSION("0.1");

@@ -4,11 +4,12 @@
 
 Groups, in order: prepare (host packages, QEMU, kernel, module and test
 builds), static (checkpatch, W=1 + sparse, QEMU checkpatch on the series),
-qtest (QEMU's virtio-blk qtests), runner (the VM runner's own failure
-detection), and one group per line of selftests/vmtests.conf (kselftests
-in a guest).  A missing prerequisite is a failed test, never a skip.
-The last line is "N passed, N failed"; the exit status is 0 only when
-nothing failed.
+qtest (QEMU's virtio-blk qtests), host-probe, runner (the VM runner's own
+failure detection), install (make install and dkms into the guest's module
+tree, and a guest that must load the module by itself), and one group per
+line of selftests/vmtests.conf (kselftests in a guest).  A missing
+prerequisite is a failed test, never a skip.  The last line is "N passed,
+N failed"; the exit status is 0 only when nothing failed.
 """
 
 import argparse
@@ -16,6 +17,7 @@ import glob
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -261,6 +263,40 @@ def runner(g, state):
           log=f"left: {left}\nloops: {stray}\nprocesses: {procs}")
 
 
+# -- installation -----------------------------------------------------------
+def install(g, state, timeout):
+    """make install (INSTALL_MOD_PATH and DESTDIR) and dkms add/build/install
+    into copies of the guest's module tree (tools/install-tree.sh), then a
+    guest that loads no driver itself must end up with the adaptive module
+    (selftests/vblk_install.sh)."""
+    tests = ["vblk_install.sh", "boot.sh", "data_integrity"]
+    if not (state.get("guest-kernel") and state.get("initramfs")):
+        for name in ("make-install", "destdir-install", "dkms-install"):
+            g.add(False, name, "guest kernel or initramfs missing")
+        return
+    kver = kernel_env()["KVER"]
+    work = tempfile.mkdtemp(prefix="vblk-install-", dir="/var/tmp")
+    try:
+        trees = {}
+        for method in ("make", "destdir", "dkms"):
+            tree = os.path.join(work, method)
+            rc, log = sh(["bash", f"{TOOLS}/install-tree.sh", method, tree], timeout=600)
+            g.add(rc == 0, f"{method}-install", log=log)
+            trees[method] = tree if rc == 0 else None
+        if not (trees["make"] and trees["dkms"]):
+            for t in tests:
+                g.add(False, t, "no installed tree to boot")
+            return
+        rules = "/lib/udev/rules.d/80-drivers.rules"
+        args = ["--driver", "none", "--disk", "d1:ram:size=64M", "--disk", "d2:file:size=64M",
+                "--file", f"{trees['make']}/lib/modules/{kver}:/lib/modules/{kver}",
+                "--file", f"{trees['dkms']}/lib/modules/{kver}:/vblk/files/dkms-modules",
+                "--file", "/bin/kmod", "--file", f"{rules}:{rules}"]
+        guest_tests(g, state, args, tests, timeout)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 # -- guest kselftests -------------------------------------------------------
 def vm_groups():
     conf = os.path.join(ROOT, "selftests", "vmtests.conf")
@@ -350,6 +386,7 @@ def main():
     run_group("qtest", qtest, state)
     run_group("host-probe", host_probe, state)
     run_group("runner", runner, state)
+    run_group("install", install, state, opts.timeout)
     for name, args, tests in vm_groups():
         run_group(f"guest:{name}", guest_tests, state, args, tests, opts.timeout)
     out(f"1..{len(groups)}")

@@ -337,7 +337,10 @@ class VM:
             if not os.path.exists(src):
                 raise RuntimeError(f"--file {src}: no such file")
             os.makedirs(os.path.dirname(ov + dst), exist_ok=True)
-            shutil.copy(src, ov + dst)
+            if os.path.isdir(src):
+                shutil.copytree(src, ov + dst, symlinks=True, dirs_exist_ok=True)
+            else:
+                shutil.copy(src, ov + dst)
         conf = {
             "VBLK_DRIVER": self.driver,
             "VBLK_MODPARAMS": self.modparams,
@@ -614,7 +617,8 @@ def main():
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="environment variable for the guest command (repeatable)")
     ap.add_argument("--file", action="append", default=[], metavar="HOST[:GUEST]",
-                    help="copy a host file into the guest (default /vblk/files/NAME)")
+                    help="copy a host file or directory into the guest "
+                         "(default /vblk/files/NAME); its files replace the image's")
     opts = ap.parse_args()
 
     try:
