@@ -177,13 +177,15 @@ def qtest(g, state):
               and "not ok" not in log, name, log=log)
 
 
-# -- host-side probe tests --------------------------------------------------
-def host_probe(g, state):
-    """selftests/host/probe_matrix.py: the host's probe without a guest."""
-    if not (state.get("qemu-build") and state.get("firmware")):
-        g.add(False, "probe_matrix", "QEMU build missing")
+# -- host-side tests --------------------------------------------------------
+def host_script(g, state, name, needs_qemu):
+    """A KTAP script in selftests/host/: probe_matrix.py (the host's probe
+    without a guest), vhost_user_blk_test.py (the test back end alone)."""
+    stem = name[:-3]
+    if needs_qemu and not (state.get("qemu-build") and state.get("firmware")):
+        g.add(False, stem, "QEMU build missing")
         return
-    script = os.path.join(ROOT, "selftests", "host", "probe_matrix.py")
+    script = os.path.join(ROOT, "selftests", "host", name)
     rc, log = sh([PY, script], timeout=600)
     plan = re.search(r"^1\.\.(\d+)$", log, re.M)
     results = []
@@ -197,7 +199,7 @@ def host_probe(g, state):
         elif line.startswith("#"):
             comments.append(line[1:].strip())
     if not plan or int(plan.group(1)) != len(results) or (rc != 0 and all(results)):
-        g.add(False, "probe_matrix-complete", log=log)
+        g.add(False, f"{stem}-complete", log=log)
 
 
 # -- runner self-test -------------------------------------------------------
@@ -348,7 +350,8 @@ def main():
     run_group("prepare", lambda g: state.update(prepare(g)))
     run_group("static", static, state)
     run_group("qtest", qtest, state)
-    run_group("host-probe", host_probe, state)
+    run_group("host-probe", host_script, state, "probe_matrix.py", True)
+    run_group("host-vhost", host_script, state, "vhost_user_blk_test.py", False)
     run_group("runner", runner, state)
     for name, args, tests in vm_groups():
         run_group(f"guest:{name}", guest_tests, state, args, tests, opts.timeout)
