@@ -23,14 +23,18 @@ Keys: size=64M, latency-ns=N (null), rot=0|1 (part),
       make a disk of it: not counted in VBLK_NDISKS/VBLK_DISK_INFO, named
       in VBLK_ABSENT_DISKS).  vhost only: cfg.FIELD=VAL (virtio_blk_config
       field), feat.NAME=on|off (feature bit), vu.lenient=LIMIT[+LIMIT]
-      (limits the back end does not enforce); see the back end's --help.
+      (limits the back end does not enforce; see the back end's --help),
+      hotplug=1 (not attached at boot, so the firmware never drives it:
+      the guest asks for it with "plug NAME"; named in VBLK_HOTPLUG_DISKS
+      and left out of VBLK_NDISKS/VBLK_DISK_INFO).
 The guest sees each disk with serial NAME.  A vhost back end that saw a
 request break the limits it advertised, or a protocol error, fails the run.
 
 The guest can ask the host for an action by printing a line
 "VBLK-HOST <action> <args>" on its control channel; the runner replies
 "VBLK-HOST-REPLY <status> <json>".  Actions: qmp <json-command>,
-device_del <id> (waits for DEVICE_DELETED), migrate [DISK.PROP=VAL ...]
+device_del <id> (waits for DEVICE_DELETED), plug <disk> (attaches a
+hotplug=1 disk), migrate [DISK.PROP=VAL ...]
 (live migration to a new QEMU on the same storage, the properties set on
 the destination's devices; the run carries on there).
 """
@@ -117,12 +121,15 @@ class Disk:
                 if self.cls != "vhost":
                     raise ValueError(f"'{key}' is for vhost disks only, in '{spec}'")
                 self.vhost.append((key, val))
-            elif key in ("size", "latency-ns", "rot", "absent"):
+            elif key in ("size", "latency-ns", "rot", "absent", "hotplug"):
                 self.opts[key] = val
             else:
                 raise ValueError(f"unknown disk option '{key}' in '{spec}'")
         self.size = size_bytes(self.opts.get("size", "64M"))
         self.absent = self.opts.get("absent", "0") == "1"
+        self.hotplug = self.opts.get("hotplug", "0") == "1"
+        if self.hotplug and self.cls != "vhost":
+            raise ValueError(f"hotplug=1 is for vhost disks only, in '{spec}'")
         self.path = None
         self.loop = None
         self.partdev = None
@@ -223,11 +230,23 @@ class Disk:
         return dev
 
     def qemu_args(self, blockdev, overrides=None):
-        """QEMU arguments that attach this disk."""
+        """QEMU arguments that attach this disk at boot."""
+        if self.hotplug:
+            return []
         if self.cls == "vhost":
             return ["-chardev", f"socket,id=vu-{self.name},path={self.sock}",
                     "-device", self.device_arg(overrides)]
         return ["-blockdev", blockdev, "-device", self.device_arg(overrides)]
+
+    def plug(self, qmp):
+        """Attach this vhost disk to the running guest."""
+        qmp.cmd("chardev-add", id=f"vu-{self.name}",
+                backend={"type": "socket", "data": {
+                    "addr": {"type": "unix", "data": {"path": self.sock}},
+                    "server": False}})
+        props = {k: int(v) if re.fullmatch(r"\d+", v) else v for k, v in self.dev.items()}
+        qmp.cmd("device_add", driver="vhost-user-blk-pci", id=self.name,
+                chardev=f"vu-{self.name}", **props)
 
     def cleanup(self):
         if self.backend and self.backend.poll() is None:
@@ -389,7 +408,7 @@ class VM:
                 raise RuntimeError(f"--file {src}: no such file")
             os.makedirs(os.path.dirname(ov + dst), exist_ok=True)
             shutil.copy(src, ov + dst)
-        present = [d for d in self.disks if not d.absent]
+        present = [d for d in self.disks if not d.absent and not d.hotplug]
         conf = {
             "VBLK_DRIVER": self.driver,
             "VBLK_MODPARAMS": self.modparams,
@@ -397,6 +416,7 @@ class VM:
             "VBLK_DISKS": " ".join(d.name for d in present),
             "VBLK_DISK_INFO": " ".join(f"{d.name}:{d.cls}:{d.size}" for d in present),
             "VBLK_ABSENT_DISKS": " ".join(d.name for d in self.disks if d.absent),
+            "VBLK_HOTPLUG_DISKS": " ".join(d.name for d in self.disks if d.hotplug),
             "VBLK_UDEV": "1" if self.udev else "0",
             "VIRTIO_BLK_F_BIO": str(feature_bit()),
             "VBLK_CMD": self.cmd,
@@ -471,8 +491,20 @@ class VM:
                     proc.kill()
                     raise
                 time.sleep(0.05)
+        try:
+            qmp = QMP(qmp_path)
+        except OSError:
+            # e.g. a device that failed to realize after the serial connected
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+            qlog.close()
+            with open(qlog.name) as f:
+                raise RuntimeError(f"QEMU exited at start: {f.read()[-2000:]}")
         self.consoles.append(console)
-        return proc, ctl, QMP(qmp_path), qlog
+        return proc, ctl, qmp, qlog
 
     def start(self):
         kenv = kernel_env()
@@ -540,6 +572,12 @@ class VM:
                 self.qmp.cmd("device_del", id=dev)
                 self.qmp.wait_event("DEVICE_DELETED", 60,
                                     lambda ev: ev["data"].get("device") == dev)
+                result = {}
+            elif action == "plug":
+                disks = [d for d in self.disks if d.name == rest.strip() and d.hotplug]
+                if not disks:
+                    raise RuntimeError(f"plug: no hotplug=1 disk '{rest.strip()}'")
+                disks[0].plug(self.qmp)
                 result = {}
             elif action == "migrate":
                 props = {}
