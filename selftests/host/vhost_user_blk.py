@@ -13,6 +13,7 @@ file, so the guest can do real I/O on the device it was given.
 
 QEMU overrides num_queues with its own num-queues property and only offers
 VIRTIO_BLK_F_MQ for more than one queue; cfg.num_queues is sent anyway.
+GET_QUEUE_NUM answers 256 (see MAX_QUEUES), so QEMU refuses more.
 
 The back end checks every request against the limits it advertised
 (seg_max, size_max, blk_size alignment, discard and write-zeroes limits,
@@ -115,6 +116,9 @@ HDR = struct.Struct("<III")
 VRING_NOFD = 0x100
 MAX_FDS = 8
 VIRTIO_QUEUE_MAX = 1024
+# SET_VRING_KICK/CALL/ERR name the ring in 8 bits: QEMU would let rings
+# 256 and up overwrite the fds of rings 0-255, so never admit more.
+MAX_QUEUES = 256
 
 
 class ChainError(Exception):
@@ -746,9 +750,11 @@ def main():
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VAL")
     ap.add_argument("--lenient", action="append", default=[], choices=LIMITS,
                     help="do not fail requests that break this limit")
-    ap.add_argument("--max-queues", type=int, default=VIRTIO_QUEUE_MAX,
-                    help="answer to GET_QUEUE_NUM")
-    ap.add_argument("--trace", action="store_true", help="log every message")
+    ap.add_argument("--max-queues", type=int, default=MAX_QUEUES,
+                    help=f"answer to GET_QUEUE_NUM (default {MAX_QUEUES})")
+    ap.add_argument("--trace", action="store_true",
+                    default=bool(os.environ.get("VHOST_USER_BLK_TRACE")),
+                    help="log every message (also: VHOST_USER_BLK_TRACE=1)")
     opts = ap.parse_args()
 
     backend = Backend(opts)
