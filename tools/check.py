@@ -235,7 +235,7 @@ def runner(g, state):
 
     classes = ["--disk", "f:file:size=8M", "--disk", "ln:loop-nonrot:size=8M",
                "--disk", "lr:loop-rot:size=8M", "--disk", "p:part:size=8M",
-               "--disk", "n:null:size=8M,latency-ns=1000"]
+               "--disk", "n:null:size=8M,latency-ns=1000", "--disk", "v:vhost:size=8M"]
     rc, log = vmrun(base + classes + ["--selftests", "boot.sh"])
     g.add(rc == 0 and re.search(r"^ok 1 ", log, re.M) is not None,
           "every-disk-class-boots", log=log)
