@@ -4,7 +4,8 @@
 
 Groups, in order: prepare (host packages, QEMU, kernel, module and test
 builds), static (checkpatch, W=1 + sparse, QEMU checkpatch on the series),
-qtest (QEMU's virtio-blk qtests), runner (the VM runner's own failure
+qtest (QEMU's virtio-blk qtests), host-probe and host-vhost (host-side
+scripts in selftests/host/), runner (the VM runner's own failure
 detection), and one group per line of selftests/vmtests.conf (kselftests
 in a guest).  A missing prerequisite is a failed test, never a skip.
 The last line is "N passed, N failed"; the exit status is 0 only when
