@@ -33,6 +33,8 @@
 #define VIRTBLK_MAX_SG_ELEMS	32768u
 /* Largest physical block exponent taken from the device */
 #define VIRTBLK_MAX_PHYS_EXP	16
+/* Descriptors of the smallest request: header, one data buffer, status */
+#define VIRTBLK_MIN_CHAIN	3u
 
 static unsigned int num_request_queues;
 module_param(num_request_queues, uint, 0644);
@@ -271,12 +273,24 @@ static int virtblk_name_format(const char *prefix, int index, char *buf,
 	return 0;
 }
 
-static unsigned int virtblk_read_sg_elems(struct virtio_blk *vblk)
+static int virtblk_read_sg_elems(struct virtio_blk *vblk)
 {
 	struct virtio_device *vdev = vblk->vdev;
-	unsigned int ring = virtqueue_get_vring_size(vblk->vqs[0].vq);
-	unsigned int limit;
+	unsigned int ring = UINT_MAX, limit, i;
 	u32 sg_elems;
+
+	/*
+	 * A chain, indirect or not, holds at most the ring size: a ring too
+	 * small for the smallest request would stall the first one forever.
+	 */
+	for (i = 0; i < vblk->num_vqs; i++)
+		ring = min(ring, virtqueue_get_vring_size(vblk->vqs[i].vq));
+	if (ring < VIRTBLK_MIN_CHAIN) {
+		dev_err(&vdev->dev,
+			"virtqueue of %u entries cannot hold a request of %u descriptors\n",
+			ring, VIRTBLK_MIN_CHAIN);
+		return -EINVAL;
+	}
 
 	if (virtio_cread_feature(vdev, VIRTIO_BLK_F_SEG_MAX,
 				 struct virtio_blk_config, seg_max, &sg_elems)) {
@@ -286,15 +300,15 @@ static unsigned int virtblk_read_sg_elems(struct virtio_blk *vblk)
 		sg_elems = 1;
 	}
 
-	/* A chain, indirect or not, holds at most the ring size. */
-	limit = min(VIRTBLK_MAX_SG_ELEMS, ring > 3 ? ring - 2 : 1);
+	limit = min(VIRTBLK_MAX_SG_ELEMS, ring - 2);
 	if (sg_elems > limit) {
 		dev_warn(&vdev->dev,
 			 "seg_max %u exceeds what a ring of %u can carry, using %u\n",
 			 sg_elems, ring, limit);
 		sg_elems = limit;
 	}
-	return sg_elems;
+	vblk->sg_elems = sg_elems;
+	return 0;
 }
 
 static int virtblk_read_limits(struct virtio_blk *vblk,
@@ -553,7 +567,9 @@ static int virtblk_probe(struct virtio_device *vdev)
 	if (err)
 		goto out_free_vqs_array;
 
-	vblk->sg_elems = virtblk_read_sg_elems(vblk);
+	err = virtblk_read_sg_elems(vblk);
+	if (err)
+		goto out_del_vqs;
 	err = virtblk_read_limits(vblk, &lim);
 	if (err)
 		goto out_del_vqs;

@@ -24,9 +24,11 @@ SERIES_DIR=$VBLK_ROOT/host-qemu-patch
 # ninja targets: the emulator, the TCG plugins (libinsn.so for the
 # benchmark) and the qtest binary that holds the virtio-blk tests.
 TARGETS="qemu-system-x86_64 contrib-plugins test-plugins tests/qtest/qos-test"
+# vhost-user: vhost-user-blk-pci, served by selftests/host/vhost_user_blk.py
+# to show the guest device configurations no stock device presents.
 CONFIGURE_FLAGS="--target-list=x86_64-softmmu --without-default-features
-	--enable-tcg --enable-plugins --disable-docs --disable-download
-	--disable-install-blobs --python=/usr/bin/python3"
+	--enable-tcg --enable-plugins --enable-vhost-user --disable-docs
+	--disable-download --disable-install-blobs --python=/usr/bin/python3"
 
 mkdir -p "$QDIR"
 exec 9>"$QDIR/lock"
@@ -101,11 +103,14 @@ fi
 
 apply_series
 rm -f "$BUILD/.vblk-key"
-if [ ! -f "$BUILD/build.ninja" ]; then
+# Configure again when the flags changed (the stamp records the last ones).
+if [ ! -f "$BUILD/build.ninja" ] ||
+   [ "$(cat "$BUILD/.vblk-configure" 2>/dev/null)" != "$(echo $CONFIGURE_FLAGS)" ]; then
 	mkdir -p "$BUILD"
 	# shellcheck disable=SC2086
 	run_logged "$QDIR/configure.log" "configuring QEMU" \
 		sh -c "cd '$BUILD' && '$SRC/configure' $(echo $CONFIGURE_FLAGS)"
+	echo $CONFIGURE_FLAGS >"$BUILD/.vblk-configure"
 fi
 # shellcheck disable=SC2086
 run_logged "$QDIR/ninja.log" "building QEMU ($(nproc) jobs, ~6-10 min from scratch)" \

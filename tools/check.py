@@ -4,10 +4,11 @@
 
 Groups, in order: prepare (host packages, QEMU, kernel, module and test
 builds), static (checkpatch, W=1 + sparse, QEMU checkpatch on the series),
-qtest (QEMU's virtio-blk qtests), host-probe, runner (the VM runner's own
-failure detection), install (make install and dkms into the guest's module
-tree, and a guest that must load the module by itself), and one group per
-line of selftests/vmtests.conf (kselftests in a guest).  A missing
+qtest (QEMU's virtio-blk qtests), host-probe and host-vhost (host-side
+scripts in selftests/host/), runner (the VM runner's own failure
+detection), install (make install and dkms into the guest's module tree,
+and a guest that must load the module by itself), and one group per line
+of selftests/vmtests.conf (kselftests in a guest).  A missing
 prerequisite is a failed test, never a skip.  The last line is "N passed,
 N failed"; the exit status is 0 only when nothing failed.
 """
@@ -179,13 +180,15 @@ def qtest(g, state):
               and "not ok" not in log, name, log=log)
 
 
-# -- host-side probe tests --------------------------------------------------
-def host_probe(g, state):
-    """selftests/host/probe_matrix.py: the host's probe without a guest."""
-    if not (state.get("qemu-build") and state.get("firmware")):
-        g.add(False, "probe_matrix", "QEMU build missing")
+# -- host-side tests --------------------------------------------------------
+def host_script(g, state, name, needs_qemu):
+    """A KTAP script in selftests/host/: probe_matrix.py (the host's probe
+    without a guest), vhost_user_blk_test.py (the test back end alone)."""
+    stem = name[:-3]
+    if needs_qemu and not (state.get("qemu-build") and state.get("firmware")):
+        g.add(False, stem, "QEMU build missing")
         return
-    script = os.path.join(ROOT, "selftests", "host", "probe_matrix.py")
+    script = os.path.join(ROOT, "selftests", "host", name)
     rc, log = sh([PY, script], timeout=600)
     plan = re.search(r"^1\.\.(\d+)$", log, re.M)
     results = []
@@ -199,7 +202,7 @@ def host_probe(g, state):
         elif line.startswith("#"):
             comments.append(line[1:].strip())
     if not plan or int(plan.group(1)) != len(results) or (rc != 0 and all(results)):
-        g.add(False, "probe_matrix-complete", log=log)
+        g.add(False, f"{stem}-complete", log=log)
 
 
 # -- runner self-test -------------------------------------------------------
@@ -235,7 +238,7 @@ def runner(g, state):
 
     classes = ["--disk", "f:file:size=8M", "--disk", "ln:loop-nonrot:size=8M",
                "--disk", "lr:loop-rot:size=8M", "--disk", "p:part:size=8M",
-               "--disk", "n:null:size=8M,latency-ns=1000"]
+               "--disk", "n:null:size=8M,latency-ns=1000", "--disk", "v:vhost:size=8M"]
     rc, log = vmrun(base + classes + ["--selftests", "boot.sh"])
     g.add(rc == 0 and re.search(r"^ok 1 ", log, re.M) is not None,
           "every-disk-class-boots", log=log)
@@ -384,7 +387,8 @@ def main():
     run_group("prepare", lambda g: state.update(prepare(g)))
     run_group("static", static, state)
     run_group("qtest", qtest, state)
-    run_group("host-probe", host_probe, state)
+    run_group("host-probe", host_script, state, "probe_matrix.py", True)
+    run_group("host-vhost", host_script, state, "vhost_user_blk_test.py", False)
     run_group("runner", runner, state)
     run_group("install", install, state, opts.timeout)
     for name, args, tests in vm_groups():

@@ -15,14 +15,26 @@ Disk classes (NAME:CLASS[:key=val,...]):
   loop-rot     host loop device with queue/rotational = 1
   part         partition 1 of a loop device (rot=0|1, default 0)
   null         QEMU null-co (latency-ns=N, reads return zeroes)
+  vhost        vhost-user-blk-pci served by selftests/host/vhost_user_blk.py
+               (a memfd image; guest RAM becomes a shared memfd)
 Keys: size=64M, latency-ns=N (null), rot=0|1 (part),
-      dev.PROP=VAL (virtio-blk-pci property), blk.KEY=VAL (-blockdev key).
-The guest sees each disk with serial NAME.
+      dev.PROP=VAL (virtio-blk-pci property, vhost-user-blk-pci for vhost),
+      blk.KEY=VAL (-blockdev key), absent=1 (the guest is not expected to
+      make a disk of it: not counted in VBLK_NDISKS/VBLK_DISK_INFO, named
+      in VBLK_ABSENT_DISKS).  vhost only: cfg.FIELD=VAL (virtio_blk_config
+      field), feat.NAME=on|off (feature bit), vu.lenient=LIMIT[+LIMIT]
+      (limits the back end does not enforce; see the back end's --help),
+      hotplug=1 (not attached at boot, so the firmware never drives it:
+      the guest asks for it with "plug NAME"; named in VBLK_HOTPLUG_DISKS
+      and left out of VBLK_NDISKS/VBLK_DISK_INFO).
+The guest sees each disk with serial NAME.  A vhost back end that saw a
+request break the limits it advertised, or a protocol error, fails the run.
 
 The guest can ask the host for an action by printing a line
 "VBLK-HOST <action> <args>" on its control channel; the runner replies
 "VBLK-HOST-REPLY <status> <json>".  Actions: qmp <json-command>,
-device_del <id> (waits for DEVICE_DELETED), migrate [DISK.PROP=VAL ...]
+device_del <id> (waits for DEVICE_DELETED), plug <disk> (attaches a
+hotplug=1 disk), migrate [DISK.PROP=VAL ...]
 (live migration to a new QEMU on the same storage, the properties set on
 the destination's devices; the run carries on there).
 """
@@ -85,7 +97,8 @@ def run(cmd, **kw):
 
 
 class Disk:
-    CLASSES = ("ram", "file", "loop-nonrot", "loop-rot", "part", "null")
+    CLASSES = ("ram", "file", "loop-nonrot", "loop-rot", "part", "null", "vhost")
+    BACKEND = os.path.join(ROOT, "selftests", "host", "vhost_user_blk.py")
 
     def __init__(self, spec):
         parts = spec.split(":", 2)
@@ -95,7 +108,7 @@ class Disk:
         self.name, self.cls = parts[0], parts[1]
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,20}", self.name):
             raise ValueError(f"bad disk name '{self.name}'")
-        self.opts, self.dev, self.blk = {}, {}, {}
+        self.opts, self.dev, self.blk, self.vhost = {}, {}, {}, []
         for kv in (parts[2].split(",") if len(parts) > 2 and parts[2] else []):
             key, sep, val = kv.partition("=")
             if not sep:
@@ -104,23 +117,74 @@ class Disk:
                 self.dev[key[4:]] = val
             elif key.startswith("blk."):
                 self.blk[key[4:]] = val
-            elif key in ("size", "latency-ns", "rot"):
+            elif key.startswith(("cfg.", "feat.")) or key == "vu.lenient":
+                if self.cls != "vhost":
+                    raise ValueError(f"'{key}' is for vhost disks only, in '{spec}'")
+                self.vhost.append((key, val))
+            elif key in ("size", "latency-ns", "rot", "absent", "hotplug"):
                 self.opts[key] = val
             else:
                 raise ValueError(f"unknown disk option '{key}' in '{spec}'")
         self.size = size_bytes(self.opts.get("size", "64M"))
+        self.absent = self.opts.get("absent", "0") == "1"
+        self.hotplug = self.opts.get("hotplug", "0") == "1"
+        if self.hotplug and self.cls != "vhost":
+            raise ValueError(f"hotplug=1 is for vhost disks only, in '{spec}'")
         self.path = None
         self.loop = None
         self.partdev = None
+        self.backend = None
+        self.backend_log = None
+        self.sock = None
 
     def _loop_setup(self, backing, rotational):
         self.loop = run(["losetup", "-f", "--show", backing]).stdout.strip()
         with open(f"/sys/block/{os.path.basename(self.loop)}/queue/rotational", "w") as f:
             f.write("1" if rotational else "0")
 
+    def _start_backend(self, workdir):
+        """Start the vhost-user back end on a socket QEMU will connect to."""
+        self.sock = os.path.join(workdir, f"vu-{self.name}.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.sock)
+        listener.listen(1)
+        cmd = [sys.executable, self.BACKEND, "--listen-fd", str(listener.fileno()),
+               "--serial", self.name, "--size", str(self.size)]
+        for key, val in self.vhost:
+            if key == "vu.lenient":
+                cmd += [arg for lim in val.split("+") for arg in ("--lenient", lim)]
+            else:
+                cmd += ["--set", f"{key}={val}"]
+        self.backend_log = os.path.join(workdir, f"vhost-{self.name}.log")
+        with open(self.backend_log, "w") as log:
+            self.backend = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                            stderr=subprocess.STDOUT,
+                                            pass_fds=(listener.fileno(),))
+        listener.close()
+
+    def check_backend(self, timeout=10):
+        """Wait for the vhost back end to exit (QEMU is gone); return
+        (ok, lines of its log worth showing)."""
+        if not self.backend:
+            return True, []
+        try:
+            self.backend.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.backend.kill()
+            self.backend.wait()
+        with open(self.backend_log, errors="replace") as f:
+            lines = [ln.rstrip() for ln in f]
+        ok = self.backend.returncode == 0
+        shown = lines if not ok else [ln for ln in lines if "summary:" in ln]
+        return ok, shown[-40:]
+
     def setup(self, workdir, runid):
-        """Create the backing storage; return the -blockdev argument."""
+        """Create the backing storage; return the -blockdev argument (None
+        for a vhost disk, whose back end this starts)."""
         node = f"n-{self.name}"
+        if self.cls == "vhost":
+            self._start_backend(workdir)
+            return None
         if self.cls == "null":
             lat = int(self.opts.get("latency-ns", "0"))
             bd = (f"driver=null-co,node-name={node},size={self.size},"
@@ -157,12 +221,37 @@ class Disk:
 
     def device_arg(self, overrides=None):
         """-device argument; @overrides replace or add properties."""
-        dev = f"virtio-blk-pci,id={self.name},drive=n-{self.name},serial={self.name}"
+        if self.cls == "vhost":
+            dev = f"vhost-user-blk-pci,id={self.name},chardev=vu-{self.name}"
+        else:
+            dev = f"virtio-blk-pci,id={self.name},drive=n-{self.name},serial={self.name}"
         for key, val in {**self.dev, **(overrides or {})}.items():
             dev += f",{key}={val}"
         return dev
 
+    def qemu_args(self, blockdev, overrides=None):
+        """QEMU arguments that attach this disk at boot."""
+        if self.hotplug:
+            return []
+        if self.cls == "vhost":
+            return ["-chardev", f"socket,id=vu-{self.name},path={self.sock}",
+                    "-device", self.device_arg(overrides)]
+        return ["-blockdev", blockdev, "-device", self.device_arg(overrides)]
+
+    def plug(self, qmp):
+        """Attach this vhost disk to the running guest."""
+        qmp.cmd("chardev-add", id=f"vu-{self.name}",
+                backend={"type": "socket", "data": {
+                    "addr": {"type": "unix", "data": {"path": self.sock}},
+                    "server": False}})
+        props = {k: int(v) if re.fullmatch(r"\d+", v) else v for k, v in self.dev.items()}
+        qmp.cmd("device_add", driver="vhost-user-blk-pci", id=self.name,
+                chardev=f"vu-{self.name}", **props)
+
     def cleanup(self):
+        if self.backend and self.backend.poll() is None:
+            self.backend.kill()
+            self.backend.wait()
         if self.partdev:
             subprocess.run(["delpart", self.loop, "1"], capture_output=True)
             self.partdev = None
@@ -341,12 +430,15 @@ class VM:
                 shutil.copytree(src, ov + dst, symlinks=True, dirs_exist_ok=True)
             else:
                 shutil.copy(src, ov + dst)
+        present = [d for d in self.disks if not d.absent and not d.hotplug]
         conf = {
             "VBLK_DRIVER": self.driver,
             "VBLK_MODPARAMS": self.modparams,
-            "VBLK_NDISKS": str(len(self.disks)),
-            "VBLK_DISKS": " ".join(d.name for d in self.disks),
-            "VBLK_DISK_INFO": " ".join(f"{d.name}:{d.cls}:{d.size}" for d in self.disks),
+            "VBLK_NDISKS": str(len(present)),
+            "VBLK_DISKS": " ".join(d.name for d in present),
+            "VBLK_DISK_INFO": " ".join(f"{d.name}:{d.cls}:{d.size}" for d in present),
+            "VBLK_ABSENT_DISKS": " ".join(d.name for d in self.disks if d.absent),
+            "VBLK_HOTPLUG_DISKS": " ".join(d.name for d in self.disks if d.hotplug),
             "VBLK_UDEV": "1" if self.udev else "0",
             "VIRTIO_BLK_F_BIO": str(feature_bit()),
             "VBLK_CMD": self.cmd,
@@ -380,7 +472,11 @@ class VM:
         console = os.path.join(self.workdir, f"console{tag}.log")
         ctl_path = os.path.join(self.workdir, f"ctl{tag}.sock")
         qmp_path = os.path.join(self.workdir, f"qmp{tag}.sock")
-        args = [self.qemu, "-accel", "tcg,thread=multi", "-machine", self.machine,
+        machine = self.machine
+        if any(d.cls == "vhost" for d in self.disks):
+            # vhost-user back ends map guest RAM: it must be a shared memfd.
+            machine += ",memory-backend=mem"
+        args = [self.qemu, "-accel", "tcg,thread=multi", "-machine", machine,
                 "-cpu", "max", "-smp", str(self.smp), "-m", self.mem,
                 "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                 "-L", self.fw, "-kernel", self.vmlinuz, "-initrd", self.initrd,
@@ -390,9 +486,10 @@ class VM:
                 "-chardev", f"socket,id=ctl,path={ctl_path},server=on,wait=on",
                 "-serial", "chardev:ctl",
                 "-qmp", f"unix:{qmp_path},server=on,wait=off"]
+        if machine != self.machine:
+            args += ["-object", f"memory-backend-memfd,id=mem,size={self.mem},share=on"]
         for disk, blockdev in zip(self.disks, self.blockdevs):
-            dev = disk.device_arg((device_props or {}).get(disk.name))
-            args += ["-blockdev", blockdev, "-device", dev]
+            args += disk.qemu_args(blockdev, (device_props or {}).get(disk.name))
         args += self.qemu_args
         if incoming:
             args += ["-incoming", incoming]
@@ -416,8 +513,20 @@ class VM:
                     proc.kill()
                     raise
                 time.sleep(0.05)
+        try:
+            qmp = QMP(qmp_path)
+        except OSError:
+            # e.g. a device that failed to realize after the serial connected
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+            qlog.close()
+            with open(qlog.name) as f:
+                raise RuntimeError(f"QEMU exited at start: {f.read()[-2000:]}")
         self.consoles.append(console)
-        return proc, ctl, QMP(qmp_path), qlog
+        return proc, ctl, qmp, qlog
 
     def start(self):
         kenv = kernel_env()
@@ -485,6 +594,12 @@ class VM:
                 self.qmp.cmd("device_del", id=dev)
                 self.qmp.wait_event("DEVICE_DELETED", 60,
                                     lambda ev: ev["data"].get("device") == dev)
+                result = {}
+            elif action == "plug":
+                disks = [d for d in self.disks if d.name == rest.strip() and d.hotplug]
+                if not disks:
+                    raise RuntimeError(f"plug: no hotplug=1 disk '{rest.strip()}'")
+                disks[0].plug(self.qmp)
                 result = {}
             elif action == "migrate":
                 props = {}
@@ -566,13 +681,31 @@ class VM:
             return
         shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def check_backends(self, timeout=10):
+        """Report each vhost back end; False if one failed."""
+        good = True
+        for disk in self.disks:
+            ok, lines = disk.check_backend(timeout)
+            if not ok:
+                print(f"# vmrun: vhost back end of {disk.name} failed "
+                      f"(exit {disk.backend.returncode}):", flush=True)
+                good = False
+            for ln in lines:
+                print(f"# vmrun:   {ln}", flush=True)
+        return good
+
     def run(self):
         """Start, wait, judge; return 0 for a clean pass."""
         try:
-            self.start()
+            try:
+                self.start()
+            except Exception:
+                self.check_backends(timeout=2)      # why a back end gave up
+                raise
             status = self.wait()
             self.stop()
             healthy = self.check_console()
+            backends = self.check_backends()
             if not healthy:
                 print("# vmrun: guest kernel reported problems:", flush=True)
                 for ln in self.splats[:40]:
@@ -585,7 +718,7 @@ class VM:
                     print(f"#   {ln}", flush=True)
             elif status != 0:
                 print(f"# vmrun: guest command exited with {status}", flush=True)
-            return 0 if status == 0 and healthy else 1
+            return 0 if status == 0 and healthy and backends else 1
         finally:
             self.cleanup()
 
