@@ -39,10 +39,13 @@ static inline bool virtblk_bio_cmd_write(const struct virtblk_bio_cmd *bc)
 static void virtblk_unplug(struct blk_plug_cb *cb, bool from_schedule)
 {
 	struct virtblk_vq *bvq = container_of(cb, struct virtblk_vq, plug_cb);
+	struct request_queue *q = bvq->vblk->disk->queue;
 
 	WRITE_ONCE(bvq->plug_owner, NULL);
 	clear_bit_unlock(0, &bvq->plug_busy);
 	virtblk_kick(bvq);
+	/* Pairs with the get in virtblk_defer_kick(). */
+	percpu_ref_put(&q->q_usage_counter);
 }
 
 /*
@@ -62,6 +65,11 @@ static bool virtblk_defer_kick(struct virtblk_vq *bvq)
 		return true;
 	if (test_and_set_bit_lock(0, &bvq->plug_busy))
 		return false;
+	/*
+	 * The callback lives in the queue: keep the visible disk from being
+	 * frozen (and the device removed) while a plug still links it.
+	 */
+	percpu_ref_get(&bvq->vblk->disk->queue->q_usage_counter);
 	WRITE_ONCE(bvq->plug_owner, current);
 	bvq->plug_cb.callback = virtblk_unplug;
 	list_add(&bvq->plug_cb.list, &plug->cb_list);

@@ -143,6 +143,7 @@ void virtblk_done(struct virtqueue *vq)
 				list_add_tail(&bc->node, &bios);
 			} else {
 				rq_list_add_tail(&rqs, blk_mq_rq_from_pdu(cmd));
+				bvq->rq_inflight--;
 			}
 			found = true;
 		}

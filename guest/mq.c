@@ -201,12 +201,21 @@ static blk_status_t virtblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	spin_lock_irqsave(&bvq->lock, flags);
 	err = virtblk_add_cmd(bvq->vq, cmd, op_is_write(req_op(rq)));
 	if (unlikely(err)) {
-		notify = virtqueue_kick_prepare(bvq->vq);
 		/*
-		 * Stop only on a full ring: the completion that frees space
-		 * restarts this context.  -ENOMEM gets a delayed rerun.
+		 * BLK_STS_DEV_RESOURCE promises a rerun once space frees.  The
+		 * completion of one of our own requests keeps that promise
+		 * (blk-mq restarts the context when a request is freed, after
+		 * this one is back on the dispatch list), and the completion
+		 * handler restarts the context stopped here.  A ring full of
+		 * bio-path commands alone cannot keep it: their completions
+		 * may restart the context before blk-mq has put this request
+		 * back, and then nothing runs it again.  Then, and for
+		 * -ENOMEM, blk-mq reruns the context after a short delay.
 		 */
-		if (err == -ENOSPC) {
+		bool dev_resource = err == -ENOSPC && bvq->rq_inflight;
+
+		notify = virtqueue_kick_prepare(bvq->vq);
+		if (dev_resource) {
 			blk_mq_stop_hw_queue(hctx);
 			bvq->stopped_hctx = hctx;
 		}
@@ -215,8 +224,9 @@ static blk_status_t virtblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 			virtqueue_notify(bvq->vq);
 		virtblk_rq_unmap(rq, cmd);
 		virtblk_rq_cleanup(rq);
-		return err == -ENOSPC ? BLK_STS_DEV_RESOURCE : BLK_STS_RESOURCE;
+		return dev_resource ? BLK_STS_DEV_RESOURCE : BLK_STS_RESOURCE;
 	}
+	bvq->rq_inflight++;
 
 	virtblk_rq_acct_start(vblk, rq, cmd);
 	if (bd->last)
@@ -250,6 +260,7 @@ static void virtblk_add_rq_batch(struct virtio_blk *vblk,
 			rq_list_add_tail(&failed, rq);
 			continue;
 		}
+		bvq->rq_inflight++;
 		virtblk_rq_acct_start(vblk, rq, cmd);
 	}
 	notify = virtqueue_kick_prepare(bvq->vq);
@@ -316,6 +327,7 @@ static int virtblk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 		struct request *rq = blk_mq_rq_from_pdu(cmd);
 
 		found++;
+		bvq->rq_inflight--;
 		if (!blk_mq_complete_request_remote(rq) &&
 		    !blk_mq_add_to_batch(rq, iob,
 					 cmd->status != VIRTIO_BLK_S_OK,

@@ -126,6 +126,7 @@ struct virtblk_cmd_cache {
  * @lock: serialises adding, reaping and @parked
  * @parked: bio commands waiting for ring space, oldest first
  * @stopped_hctx: hardware context stopped because the ring was full
+ * @rq_inflight: request-path commands on the ring
  * @plug_cb: defers the notification to the end of a task's plug
  * @plug_owner: task whose plug holds @plug_cb, or NULL
  * @plug_busy: bit 0 set while @plug_cb is on a plug
@@ -135,9 +136,10 @@ struct virtblk_cmd_cache {
  */
 struct virtblk_vq {
 	struct virtqueue *vq;
-	spinlock_t lock;	/* ring, parked, stopped_hctx */
+	spinlock_t lock;	/* ring, parked, stopped_hctx, rq_inflight */
 	struct list_head parked;
 	struct blk_mq_hw_ctx *stopped_hctx;
+	unsigned int rq_inflight;
 	struct blk_plug_cb plug_cb;
 	struct task_struct *plug_owner;
 	unsigned long plug_busy;
