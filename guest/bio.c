@@ -119,16 +119,16 @@ static void virtblk_bio_issue(struct virtblk_bio_cmd *bc, bool may_plug)
 
 	spin_lock_irqsave(&bvq->lock, flags);
 	if (likely(list_empty(&bvq->parked)))
-		err = virtblk_add_cmd(bvq->vq, &bc->cmd,
+		err = virtblk_add_cmd(bvq, &bc->cmd,
 				      virtblk_bio_cmd_write(bc));
 	if (unlikely(err)) {
 		list_add_tail(&bc->node, &bvq->parked);
 		/* Whatever is on the ring must run for space to free up. */
-		notify = virtqueue_kick_prepare(bvq->vq);
+		notify = virtblk_kick_prepare(bvq);
 		idle = bvq->vq->num_free ==
 			virtqueue_get_vring_size(bvq->vq);
 	} else if (!deferred) {
-		notify = virtqueue_kick_prepare(bvq->vq);
+		notify = virtblk_kick_prepare(bvq);
 	}
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
@@ -151,14 +151,14 @@ bool virtblk_drain_parked(struct virtblk_vq *bvq)
 	bool added = false;
 
 	list_for_each_entry_safe(bc, next, &bvq->parked, node) {
-		if (virtblk_add_cmd(bvq->vq, &bc->cmd,
+		if (virtblk_add_cmd(bvq, &bc->cmd,
 				    virtblk_bio_cmd_write(bc)))
 			break;
 		list_del(&bc->node);
 		added = true;
 	}
 
-	return added && virtqueue_kick_prepare(bvq->vq);
+	return added && virtblk_kick_prepare(bvq);
 }
 
 /**

@@ -47,17 +47,18 @@ void virtblk_init_cmd(struct virtblk_cmd *cmd)
 
 /**
  * virtblk_add_cmd - expose a command to the device
- * @vq: virtqueue, with the owning &virtblk_vq.lock held
+ * @bvq: the queue, with its lock held
  * @cmd: initialised command with out_hdr and sg_table filled in
  * @write: the data buffers are read by the device
  *
  * Return: 0, or the virtqueue_add_sgs() error (-ENOSPC when the ring is
  * full).  The device is not notified.
  */
-int virtblk_add_cmd(struct virtqueue *vq, struct virtblk_cmd *cmd, bool write)
+int virtblk_add_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd, bool write)
 {
 	struct scatterlist *sgs[3];
 	unsigned int num_out = 0, num_in = 0;
+	int err;
 
 	sgs[num_out++] = &cmd->hdr_sg;
 
@@ -70,7 +71,27 @@ int virtblk_add_cmd(struct virtqueue *vq, struct virtblk_cmd *cmd, bool write)
 
 	sgs[num_out + num_in++] = &cmd->status_sg;
 
-	return virtqueue_add_sgs(vq, sgs, num_out, num_in, cmd, GFP_ATOMIC);
+	err = virtqueue_add_sgs(bvq->vq, sgs, num_out, num_in, cmd, GFP_ATOMIC);
+	if (likely(!err))
+		bvq->added++;
+	return err;
+}
+
+/**
+ * virtblk_kick_prepare - whether the device needs a notification
+ * @bvq: the queue, with its lock held
+ *
+ * virtqueue_kick_prepare(), counted: the notification itself is then up
+ * to the caller, outside the lock.
+ *
+ * Return: true if the caller must call virtqueue_notify().
+ */
+bool virtblk_kick_prepare(struct virtblk_vq *bvq)
+{
+	if (!virtqueue_kick_prepare(bvq->vq))
+		return false;
+	bvq->notified++;
+	return true;
 }
 
 /**
@@ -86,7 +107,7 @@ void virtblk_kick(struct virtblk_vq *bvq)
 	bool notify;
 
 	spin_lock_irqsave(&bvq->lock, flags);
-	notify = virtqueue_kick_prepare(bvq->vq);
+	notify = virtblk_kick_prepare(bvq);
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
 	if (notify)

@@ -632,6 +632,7 @@ static int virtblk_probe(struct virtio_device *vdev)
 	if (err)
 		goto out_del_mq_disk;
 
+	virtblk_debugfs_add(vblk);
 	return 0;
 
 out_del_mq_disk:
@@ -662,6 +663,8 @@ out_free_index:
 static void virtblk_remove(struct virtio_device *vdev)
 {
 	struct virtio_blk *vblk = vdev->priv;
+
+	virtblk_debugfs_remove(vblk);
 
 	/* Make sure no work handler is accessing the device. */
 	flush_work(&vblk->config_work);
@@ -802,12 +805,14 @@ static int __init virtio_blk_init(void)
 		goto out_destroy_workqueue;
 	}
 
+	virtblk_debugfs_init();
 	err = register_virtio_driver(&virtio_blk);
 	if (err)
-		goto out_unregister_blkdev;
+		goto out_debugfs_exit;
 	return 0;
 
-out_unregister_blkdev:
+out_debugfs_exit:
+	virtblk_debugfs_exit();
 	unregister_blkdev(major, "virtblk");
 out_destroy_workqueue:
 	destroy_workqueue(virtblk_wq);
@@ -819,6 +824,7 @@ out_destroy_cache:
 static void __exit virtio_blk_fini(void)
 {
 	unregister_virtio_driver(&virtio_blk);
+	virtblk_debugfs_exit();
 	unregister_blkdev(major, "virtblk");
 	destroy_workqueue(virtblk_wq);
 	kmem_cache_destroy(virtblk_bio_cmd_cache);

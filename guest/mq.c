@@ -199,7 +199,7 @@ static blk_status_t virtblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 		return status;
 
 	spin_lock_irqsave(&bvq->lock, flags);
-	err = virtblk_add_cmd(bvq->vq, cmd, op_is_write(req_op(rq)));
+	err = virtblk_add_cmd(bvq, cmd, op_is_write(req_op(rq)));
 	if (unlikely(err)) {
 		/*
 		 * BLK_STS_DEV_RESOURCE promises a rerun once space frees.  The
@@ -214,7 +214,7 @@ static blk_status_t virtblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 		 */
 		bool dev_resource = err == -ENOSPC && bvq->rq_inflight;
 
-		notify = virtqueue_kick_prepare(bvq->vq);
+		notify = virtblk_kick_prepare(bvq);
 		if (dev_resource) {
 			blk_mq_stop_hw_queue(hctx);
 			bvq->stopped_hctx = hctx;
@@ -230,7 +230,7 @@ static blk_status_t virtblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 
 	virtblk_rq_acct_start(vblk, rq, cmd);
 	if (bd->last)
-		notify = virtqueue_kick_prepare(bvq->vq);
+		notify = virtblk_kick_prepare(bvq);
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
 	if (notify)
@@ -256,14 +256,14 @@ static void virtblk_add_rq_batch(struct virtio_blk *vblk,
 	while ((rq = rq_list_pop(batch))) {
 		struct virtblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
-		if (virtblk_add_cmd(bvq->vq, cmd, op_is_write(req_op(rq)))) {
+		if (virtblk_add_cmd(bvq, cmd, op_is_write(req_op(rq)))) {
 			rq_list_add_tail(&failed, rq);
 			continue;
 		}
 		bvq->rq_inflight++;
 		virtblk_rq_acct_start(vblk, rq, cmd);
 	}
-	notify = virtqueue_kick_prepare(bvq->vq);
+	notify = virtblk_kick_prepare(bvq);
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
 	if (notify)

@@ -127,6 +127,8 @@ struct virtblk_cmd_cache {
  * @parked: bio commands waiting for ring space, oldest first
  * @stopped_hctx: hardware context stopped because the ring was full
  * @rq_inflight: request-path commands on the ring
+ * @added: commands put on the ring, both paths (debugfs statistics)
+ * @notified: notifications sent to the device (debugfs statistics)
  * @plug_cb: defers the notification to the end of a task's plug
  * @plug_owner: task whose plug holds @plug_cb, or NULL
  * @plug_busy: bit 0 set while @plug_cb is on a plug
@@ -136,10 +138,12 @@ struct virtblk_cmd_cache {
  */
 struct virtblk_vq {
 	struct virtqueue *vq;
-	spinlock_t lock;	/* ring, parked, stopped_hctx, rq_inflight */
+	spinlock_t lock;	/* ring, parked, stopped_hctx, counters */
 	struct list_head parked;
 	struct blk_mq_hw_ctx *stopped_hctx;
 	unsigned int rq_inflight;
+	u64 added;
+	u64 notified;
 	struct blk_plug_cb plug_cb;
 	struct task_struct *plug_owner;
 	unsigned long plug_busy;
@@ -167,6 +171,7 @@ struct virtblk_vq {
  * @sg_elems: scatterlist entries a command may need
  * @sg_pool: scatterlist arrays for bio commands above the inline size
  * @cmd_cache: per-CPU caches of free bio commands
+ * @debugfs_dir: the device's debugfs directory, or NULL
  * @vqs: the virtqueues
  */
 struct virtio_blk {
@@ -189,6 +194,7 @@ struct virtio_blk {
 	unsigned int sg_elems;
 	mempool_t *sg_pool;
 	struct virtblk_cmd_cache __percpu *cmd_cache;
+	struct dentry *debugfs_dir;
 	struct virtblk_vq *vqs;
 };
 
@@ -201,7 +207,9 @@ bool virtblk_get_cache_mode(struct virtio_device *vdev);
 /* core.c */
 blk_status_t virtblk_result(u8 status);
 void virtblk_init_cmd(struct virtblk_cmd *cmd);
-int virtblk_add_cmd(struct virtqueue *vq, struct virtblk_cmd *cmd, bool write);
+int virtblk_add_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd,
+		    bool write);
+bool virtblk_kick_prepare(struct virtblk_vq *bvq);
 void virtblk_kick(struct virtblk_vq *bvq);
 void virtblk_done(struct virtqueue *vq);
 unsigned int virtblk_cpu_to_queue(struct virtio_blk *vblk);
@@ -225,5 +233,9 @@ const char *virtblk_policy_name(int policy);
 const char *virtblk_path_name(int path);
 const char *virtblk_reason_name(int reason);
 void virtblk_select_path(struct virtio_blk *vblk, int policy, bool by_user);
+void virtblk_debugfs_init(void);
+void virtblk_debugfs_exit(void);
+void virtblk_debugfs_add(struct virtio_blk *vblk);
+void virtblk_debugfs_remove(struct virtio_blk *vblk);
 
 #endif /* _VIRTIO_BLK_ADAPTIVE_H */

@@ -31,7 +31,7 @@ for name in $disks; do
 	sleep 2
 	kill -0 $fiopid 2>/dev/null || fail "$name: fio did not run"
 
-	vblk_host device_del "$name" >/dev/null || fail "$name: device_del failed"
+	reply=$(vblk_host device_del "$name") || fail "$name: device_del failed: $reply"
 
 	n=0
 	while [ -e "$sys" ]; do

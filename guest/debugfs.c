@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Per-device statistics in debugfs, for tests and for tuning:
+ * /sys/kernel/debug/virtio_blk/vdX/queues holds one line per virtqueue
+ * with the commands put on the ring and the notifications sent to the
+ * device, whichever path they came from.  Their ratio shows how well
+ * notifications are batched (across a plug, a blk-mq batch) and
+ * suppressed by the device.  Not an ABI.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
+#include <linux/spinlock.h>
+
+#include "virtio_blk.h"
+
+static struct dentry *virtblk_debugfs_root;
+
+static int virtblk_queues_show(struct seq_file *m, void *v)
+{
+	struct virtio_blk *vblk = m->private;
+	unsigned int i;
+
+	for (i = 0; i < vblk->num_vqs; i++) {
+		struct virtblk_vq *bvq = &vblk->vqs[i];
+		unsigned long flags;
+		u64 added, notified;
+
+		spin_lock_irqsave(&bvq->lock, flags);
+		added = bvq->added;
+		notified = bvq->notified;
+		spin_unlock_irqrestore(&bvq->lock, flags);
+
+		seq_printf(m, "%s added %llu notified %llu\n", bvq->name,
+			   added, notified);
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(virtblk_queues);
+
+/**
+ * virtblk_debugfs_add - create the device's debugfs directory
+ * @vblk: the device, with its visible disk named
+ *
+ * Failures are not errors: debugfs may be absent, and nothing depends on
+ * it.
+ */
+void virtblk_debugfs_add(struct virtio_blk *vblk)
+{
+	vblk->debugfs_dir = debugfs_create_dir(vblk->disk->disk_name,
+					       virtblk_debugfs_root);
+	debugfs_create_file("queues", 0400, vblk->debugfs_dir, vblk,
+			    &virtblk_queues_fops);
+}
+
+/**
+ * virtblk_debugfs_remove - remove the device's debugfs directory
+ * @vblk: the device
+ *
+ * Waits for readers, so @vblk->vqs may go once this returns.
+ */
+void virtblk_debugfs_remove(struct virtio_blk *vblk)
+{
+	debugfs_remove_recursive(vblk->debugfs_dir);
+	vblk->debugfs_dir = NULL;
+}
+
+/**
+ * virtblk_debugfs_init - create /sys/kernel/debug/virtio_blk
+ */
+void virtblk_debugfs_init(void)
+{
+	virtblk_debugfs_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
+}
+
+/**
+ * virtblk_debugfs_exit - remove /sys/kernel/debug/virtio_blk
+ */
+void virtblk_debugfs_exit(void)
+{
+	debugfs_remove_recursive(virtblk_debugfs_root);
+}

@@ -1,0 +1,82 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# I/O accounting on the visible disk, on both paths: after a known number
+# of direct reads, writes and discards, /sys/block/vdX/stat has counted
+# each of them exactly once (neither lost nor counted twice by the two
+# disks of the device), with the right sizes, nothing is left in flight,
+# and the disk was seen busy.
+. ./test_common.sh
+. ./vblk_lib.sh
+
+N=256			# operations of each kind per path
+
+dev=$(vblk_data_disk) || { ktap_log "no data disk"; exit $KSFT_SKIP; }
+sys=$(vblk_sys "$dev")
+ddev=
+for d in $VBLK_DISKS; do
+	[ "$(cat "$(vblk_sys "$(vblk_dev "$d")")/queue/discard_max_bytes")" != 0 ] &&
+		[ "$(cat "$(vblk_sys "$(vblk_dev "$d")")/ro")" = 0 ] &&
+		ddev=$(vblk_dev "$d") && break
+done
+
+# field N SYS: one field of SYS/stat (Documentation/block/stat.rst).
+field() {
+	set -- "$1" $(cat "$2/stat")
+	eval echo "\${$(($1 + 1))}"
+}
+
+# delta WANT_MIN WANT_MAX BEFORE AFTER WHAT
+delta() {
+	local d=$(($4 - $3))
+	[ "$d" -ge "$1" ] && [ "$d" -le "$2" ] ||
+		fail "$p: $5 went up by $d, want $1..$2"
+}
+
+settle() { command -v udevadm >/dev/null && udevadm settle --timeout=10; }
+
+paths=current
+vblk_ours && paths=$VBLK_PATHS
+for p in $paths; do
+	[ "$p" = current ] || vblk_set_path "$sys" "$p" || fail "cannot switch to $p"
+	settle
+
+	r0=$(field 1 "$sys"); rs0=$(field 3 "$sys"); t0=$(field 10 "$sys")
+	dd if="$dev" of=/dev/null bs=4k count=$N iflag=direct 2>/dev/null ||
+		fail "$p: read failed"
+	r1=$(field 1 "$sys"); rs1=$(field 3 "$sys"); t1=$(field 10 "$sys")
+	# A little slack above for udev or the page cache reading meanwhile.
+	delta $N $((N + 8)) "$r0" "$r1" "reads completed"
+	delta $((N * 8)) $((N * 8 + 64)) "$rs0" "$rs1" "sectors read"
+	[ "$t1" -gt "$t0" ] || fail "$p: io_ticks did not move ($t0)"
+
+	w0=$(field 5 "$sys"); ws0=$(field 7 "$sys")
+	dd if=/dev/zero of="$dev" bs=8k count=$N oflag=direct 2>/dev/null ||
+		fail "$p: write failed"
+	w1=$(field 5 "$sys"); ws1=$(field 7 "$sys")
+	delta $N $N "$w0" "$w1" "writes completed"
+	delta $((N * 16)) $((N * 16)) "$ws0" "$ws1" "sectors written"
+
+	[ "$(field 9 "$sys")" = 0 ] || fail "$p: in_flight is $(field 9 "$sys")"
+	[ "$(cat "$sys/inflight" | tr -s ' ')" = " 0 0" ] ||
+		[ "$(cat "$sys/inflight" | tr -s ' ')" = "0 0" ] ||
+		fail "$p: inflight is '$(cat "$sys/inflight")'"
+	ktap_log "$p: $dev counted $((r1 - r0)) reads ($((rs1 - rs0)) sectors), $((w1 - w0)) writes ($((ws1 - ws0)) sectors)"
+
+	[ -n "$ddev" ] || continue
+	dsys=$(vblk_sys "$ddev")
+	[ "$p" = current ] || vblk_set_path "$dsys" "$p" || fail "cannot switch $ddev to $p"
+	settle
+	d0=$(field 12 "$dsys"); ds0=$(field 14 "$dsys")
+	i=0
+	while [ $i -lt 16 ]; do
+		blkdiscard -o $((i * 1048576)) -l 65536 "$ddev" ||
+			fail "$p: discard failed"
+		i=$((i + 1))
+	done
+	d1=$(field 12 "$dsys"); ds1=$(field 14 "$dsys")
+	delta 16 16 "$d0" "$d1" "discards completed"
+	delta 2048 2048 "$ds0" "$ds1" "sectors discarded"
+	ktap_log "$p: $ddev counted $((d1 - d0)) discards ($((ds1 - ds0)) sectors)"
+done
+exit $KSFT_PASS
