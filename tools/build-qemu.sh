@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Build the host QEMU: upstream 10.0.2 (Debian bookworm-backports source
-# package, orig tarball) with host-qemu-patch/*.patch applied by "git am".
+# package, orig tarball) with host-qemu-patch/*.patch applied by "git am",
+# then tools/qemu-test-patches/*.patch: test-only changes that are not
+# part of the series (e.g. a device knob the tests need).
 #
 # The source is kept as a git tree under $VBLK_CACHE/qemu/src with two
 # tags: "pristine" (the tarball as shipped) and "base" (pristine plus a
@@ -21,6 +23,7 @@ QDIR=$VBLK_CACHE/qemu
 SRC=$QDIR/src
 BUILD=$QDIR/build
 SERIES_DIR=$VBLK_ROOT/host-qemu-patch
+TEST_PATCH_DIR=$VBLK_ROOT/tools/qemu-test-patches
 # ninja targets: the emulator, the TCG plugins (libinsn.so for the
 # benchmark) and the qtest binary that holds the virtio-blk tests.
 TARGETS="qemu-system-x86_64 contrib-plugins test-plugins tests/qtest/qos-test"
@@ -37,6 +40,11 @@ flock 9
 series() {
 	[ -d "$SERIES_DIR" ] || return 0
 	find "$SERIES_DIR" -maxdepth 1 -name "0*.patch" ! -name "0000-*" | sort
+}
+
+test_patches() {
+	[ -d "$TEST_PATCH_DIR" ] || return 0
+	find "$TEST_PATCH_DIR" -maxdepth 1 -name "0*.patch" | sort
 }
 
 fetch_source() {
@@ -81,18 +89,20 @@ apply_series() {
 	git -C "$SRC" am --abort >/dev/null 2>&1 || true
 	git -C "$SRC" checkout -q -f -B series base
 	git -C "$SRC" clean -q -fdx
-	for p in $(series); do
+	for p in $(series) $(test_patches); do
 		if ! git -C "$SRC" am -q --3way "$p" >&2; then
 			git -C "$SRC" am --abort >/dev/null 2>&1 || true
 			die "patch $(basename "$p") does not apply to QEMU $(cat "$SRC/VERSION")"
 		fi
 	done
-	log "applied $(series | wc -l) patch(es) from host-qemu-patch/"
+	log "applied $(series | wc -l) patch(es) from host-qemu-patch/ and" \
+		"$(test_patches | wc -l) from tools/qemu-test-patches/"
 }
 
 tarball=$(fetch_source)
 make_git_tree "$tarball"
-key=$( { cat "$SRC/VERSION"; echo "$CONFIGURE_FLAGS $TARGETS"; series | xargs -r cat; } |
+key=$( { cat "$SRC/VERSION"; echo "$CONFIGURE_FLAGS $TARGETS";
+	  series | xargs -r cat; test_patches | xargs -r cat; } |
 	sha256sum | cut -c1-16)
 if [ "$(cat "$BUILD/.vblk-key" 2>/dev/null)" = "$key" ] &&
    [ -x "$BUILD/qemu-system-x86_64" ]; then

@@ -90,7 +90,11 @@ T_DISCARD, T_WRITE_ZEROES, T_SECURE_ERASE = 11, 13, 14
 S_OK, S_IOERR, S_UNSUPP = 0, 1, 2
 ID_BYTES = 20
 SECTOR = 512
-LIMITS = ("seg_max", "size_max", "blk_size", "discard", "write_zeroes", "ro")
+LIMITS = ("seg_max", "size_max", "blk_size", "discard", "write_zeroes",
+          "secure_erase", "ro")
+# The ranged requests and the feature that allows each
+RANGED = {T_DISCARD: "discard", T_WRITE_ZEROES: "write_zeroes",
+          T_SECURE_ERASE: "secure_erase"}
 
 # -- split virtqueue ----------------------------------------------------------
 DESC_F_NEXT, DESC_F_WRITE, DESC_F_INDIRECT = 1, 2, 4
@@ -348,7 +352,8 @@ class Backend:
                           f"aligned to blk_size {bs}")
 
     def _ranges(self, typ, views, feature):
-        """Check and apply discard / write-zeroes ranges; a status."""
+        """Check and apply discard / write-zeroes / secure erase ranges
+        (all three leave zeroes here); a status."""
         data = b"".join(bytes(v) for v in views)
         if len(data) % 16:
             self.violation(f"{feature} payload of {len(data)} bytes")
@@ -362,7 +367,7 @@ class Backend:
         ranges = []
         for i in range(nseg):
             sector, num, flags = struct.unpack_from("<QII", data, 16 * i)
-            if typ == T_DISCARD and flags:
+            if typ in (T_DISCARD, T_SECURE_ERASE) and flags:
                 return S_UNSUPP
             if typ == T_WRITE_ZEROES and flags & ~1:
                 return S_UNSUPP
@@ -450,8 +455,8 @@ class Backend:
                 v[:] = ident[pos:pos + len(v)]
                 pos += len(v)
             written = n
-        elif typ in (T_DISCARD, T_WRITE_ZEROES):
-            feature = "discard" if typ == T_DISCARD else "write_zeroes"
+        elif typ in RANGED:
+            feature = RANGED[typ]
             if not self.negotiated(feature):
                 self.violation(f"{feature} request without the feature")
                 status = S_UNSUPP
