@@ -16,9 +16,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <linux/fs.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -172,9 +172,8 @@ TEST_F(disk, discard)
 
 TEST_F(disk, secure_erase)
 {
-	uint64_t range[2] = { OP_OFF, OP_LEN };
-
 	const char *expect = getenv("VBLK_EXPECT_SECURE_ERASE");
+	uint64_t range[2] = { OP_OFF, OP_LEN };
 
 	if (ioctl(self->fd, BLKSECDISCARD, range)) {
 		ASSERT_EQ(EOPNOTSUPP, errno) TH_LOG("BLKSECDISCARD: %s",
