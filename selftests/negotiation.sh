@@ -6,11 +6,24 @@
 # for that disk (given its class and the device's bio property).  Checks
 # that the bit was negotiated exactly then and, with our driver, that the
 # path in effect, its reason and the rotational flag follow from the bit
-# and the io_path module parameter.
+# and the io_path module parameter.  VBLK_EXPECT_GAVE_UP names disks whose
+# host probe must have given up at its 20 ms budget with no read done
+# (storage that takes a second per read), read over QMP.
 . ./test_common.sh
 
 [ -n "$VBLK_EXPECT_BIO" ] || fail "VBLK_EXPECT_BIO not set"
 param=$(cat /sys/module/virtio_blk/parameters/io_path 2>/dev/null)
+
+for name in $VBLK_EXPECT_GAVE_UP; do
+	probe=$(vblk_host qmp "{\"execute\": \"qom-get\", \"arguments\":
+		{\"path\": \"/machine/peripheral/$name\",
+		 \"property\": \"bio-probe\"}}") || fail "$name: qom-get: $probe"
+	ktap_log "$name: host probe $probe"
+	case $probe in
+	*'"reads": 0,'*'"reason": "a probe read outlasted the 20 ms budget"'*) ;;
+	*) fail "$name: the host probe did not give up at its budget" ;;
+	esac
+done
 
 for pair in $VBLK_EXPECT_BIO; do
 	name=${pair%%:*}
