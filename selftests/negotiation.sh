@@ -15,9 +15,9 @@
 param=$(cat /sys/module/virtio_blk/parameters/io_path 2>/dev/null)
 
 for name in $VBLK_EXPECT_GAVE_UP; do
-	probe=$(vblk_host qmp "{\"execute\": \"qom-get\", \"arguments\":
-		{\"path\": \"/machine/peripheral/$name\",
-		 \"property\": \"bio-probe\"}}") || fail "$name: qom-get: $probe"
+	args="{\"path\": \"/machine/peripheral/$name\", \"property\": \"bio-probe\"}"
+	probe=$(vblk_host qmp "{\"execute\": \"qom-get\", \"arguments\": $args}") ||
+		fail "$name: qom-get: $probe"
 	ktap_log "$name: host probe $probe"
 	case $probe in
 	*'"reads": 0,'*'"reason": "a probe read outlasted the 20 ms budget"'*) ;;
