@@ -721,6 +721,9 @@ def rst_page(meta, banner, facts, t_iops, t_targets, t_detail, image):
               "change against stock.", "", rst_table(*t_iops), "",
               f".. image:: {image}", "   :alt: IOPS and instructions per I/O relative "
               "to stock", "", "Targets", "=======", "", rst_table(*t_targets), "",
+              "Where the instructions go, per kernel symbol, and why the targets on",
+              "instructions per I/O are missed: ``virtio_blk-adaptive-profile.rst``",
+              "(``tools/bench/profile.py``).", "",
               "Details", "=======", "", rst_table(*t_detail), ""]
     return "\n".join(lines)
 
