@@ -49,7 +49,7 @@ measure() {
 ios=$((BATCH * BATCHES))
 for p in $VBLK_PATHS; do
 	vblk_set_path "$sys" "$p" || fail "cannot switch to $p"
-	command -v udevadm >/dev/null && udevadm settle --timeout=10
+	vblk_settle
 
 	set -- $(measure 1 1 $ios)
 	ktap_log "$p: $ios reads one at a time: $1 commands, $2 notifications"

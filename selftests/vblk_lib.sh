@@ -50,11 +50,17 @@ vblk_modparam() {
 	return 1
 }
 
+# vblk_settle: let udev finish what it is doing (probing a disk that just
+# appeared, changed path or was closed after writing), if it runs at all.
+vblk_settle() {
+	command -v udevadm >/dev/null && udevadm settle --timeout=10
+}
+
 # vblk_unload: rmmod virtio_blk; udev may still be probing a disk that
 # just appeared, so settle and retry briefly.
 vblk_unload() {
 	local n=0
-	command -v udevadm >/dev/null && udevadm settle --timeout=10
+	vblk_settle
 	while ! rmmod virtio_blk 2>/dev/null; do
 		n=$((n + 1))
 		[ $n -gt 50 ] && return 1

@@ -33,13 +33,11 @@ delta() {
 		fail "$p: $5 went up by $d, want $1..$2"
 }
 
-settle() { command -v udevadm >/dev/null && udevadm settle --timeout=10; }
-
 paths=current
 vblk_ours && paths=$VBLK_PATHS
 for p in $paths; do
 	[ "$p" = current ] || vblk_set_path "$sys" "$p" || fail "cannot switch to $p"
-	settle
+	vblk_settle
 
 	r0=$(field 1 "$sys"); rs0=$(field 3 "$sys"); t0=$(field 10 "$sys")
 	dd if="$dev" of=/dev/null bs=4k count=$N iflag=direct 2>/dev/null ||
@@ -59,7 +57,7 @@ for p in $paths; do
 
 	# Closing the disk after writing makes udev probe it (its inotify
 	# watch): once that is done, nothing may be left in flight.
-	settle
+	vblk_settle
 	n=0
 	while [ "$(field 9 "$sys")" != 0 ] ||
 	      [ "$(echo $(cat "$sys/inflight"))" != "0 0" ]; do
@@ -73,7 +71,7 @@ for p in $paths; do
 	[ -n "$ddev" ] || continue
 	dsys=$(vblk_sys "$ddev")
 	[ "$p" = current ] || vblk_set_path "$dsys" "$p" || fail "cannot switch $ddev to $p"
-	settle
+	vblk_settle
 	d0=$(field 12 "$dsys"); ds0=$(field 14 "$dsys")
 	i=0
 	while [ $i -lt 16 ]; do

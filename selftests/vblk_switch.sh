@@ -85,7 +85,7 @@ else
 fi
 
 # udev may be probing the disk after the last writer closed it.
-command -v udevadm >/dev/null && udevadm settle --timeout=10
+vblk_settle
 n=0
 while :; do
 	inflight=$(cat "$sys/inflight")
