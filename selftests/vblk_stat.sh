@@ -15,9 +15,10 @@ dev=$(vblk_data_disk) || { ktap_log "no data disk"; exit $KSFT_SKIP; }
 sys=$(vblk_sys "$dev")
 ddev=
 for d in $VBLK_DISKS; do
-	[ "$(cat "$(vblk_sys "$(vblk_dev "$d")")/queue/discard_max_bytes")" != 0 ] &&
-		[ "$(cat "$(vblk_sys "$(vblk_dev "$d")")/ro")" = 0 ] &&
-		ddev=$(vblk_dev "$d") && break
+	d=$(vblk_dev "$d") || continue
+	s=$(vblk_sys "$d")
+	[ "$(cat "$s/queue/discard_max_bytes")" != 0 ] &&
+		[ "$(cat "$s/ro")" = 0 ] && ddev=$d && break
 done
 
 # field N SYS: one field of SYS/stat (Documentation/block/stat.rst).
