@@ -183,7 +183,8 @@ def qtest(g, state):
 # -- host-side tests --------------------------------------------------------
 def host_script(g, state, name, needs_qemu):
     """A KTAP script in selftests/host/: probe_matrix.py (the host's probe
-    without a guest), vhost_user_blk_test.py (the test back end alone)."""
+    without a guest), vhost_user_blk_test.py (the test back end alone),
+    bench_report_test.py (the benchmark's verdicts and reports)."""
     stem = name[:-3]
     if needs_qemu and not (state.get("qemu-build") and state.get("firmware")):
         g.add(False, stem, "QEMU build missing")
@@ -389,6 +390,7 @@ def main():
     run_group("qtest", qtest, state)
     run_group("host-probe", host_script, state, "probe_matrix.py", True)
     run_group("host-vhost", host_script, state, "vhost_user_blk_test.py", False)
+    run_group("host-bench", host_script, state, "bench_report_test.py", False)
     run_group("runner", runner, state)
     run_group("install", install, state, opts.timeout)
     for name, args, tests in vm_groups():
