@@ -16,6 +16,7 @@ Output is KTAP; exit status 0 when everything passed.
 """
 
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -29,10 +30,16 @@ sys.path.insert(0, BENCH_DIR)
 import bench  # noqa: E402
 import ringtrace  # noqa: E402
 
+# tools/bench/profile.py, by path: "profile" is also a standard module.
+_spec = importlib.util.spec_from_file_location("bench_profile",
+                                               os.path.join(BENCH_DIR, "profile.py"))
+profile = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(profile)
+
 CELLS = [bench.Cell(cls, w, d) for cls in ("ram", "slow")
          for w in ("rnd-read", "seq-write") for d in (1, 16)]
 DRIVERS = ["stock", "request", "bio", "auto"]
-PLAN = 28
+PLAN = 35
 
 # IOPS per driver that meet every target: bio well ahead on ram, request
 # ahead on slow storage (far ahead on sequential), auto on the winner's path.
@@ -237,6 +244,26 @@ def test_bad_args(k):
                 err.getvalue())
 
 
+def test_tool_args(k):
+    for tool, args, what in ((ringtrace, ["--drivers", "stock,fastest"], "an unknown driver"),
+                             (ringtrace, ["--drivers", ","], "no driver"),
+                             (ringtrace, ["--depths", "16,x"], "a depth that is no number"),
+                             (ringtrace, ["--depths", "0"], "depth 0"),
+                             (ringtrace, ["--runtime", "1"], "a 1 s run"),
+                             (profile, ["--ios", "5000,100"], "--ios N1 > N2"),
+                             (profile, ["--ios", "many"], "--ios that is no number")):
+        err = io.StringIO()
+        code = None
+        with contextlib.redirect_stderr(err):
+            try:
+                tool.main(args)
+            except SystemExit as exc:
+                code = exc.code
+        name = "profile" if tool is profile else "ringtrace"
+        k.check(code == 2 and "error:" in err.getvalue(), f"{name}.py refuses {what}",
+                err.getvalue() or f"exit {code}")
+
+
 def trace_lines(gap_us, service_us=2000, batches=50, ring=4):
     """A log of @batches rounds: @ring requests arrive, complete together
     after @service_us, the next round arrives @gap_us later."""
@@ -284,6 +311,7 @@ def main():
         test_guest_results(k)
         test_reports(k, tmp)
         test_bad_args(k)
+        test_tool_args(k)
         test_ringtrace(k, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -746,6 +746,33 @@ def rst_page(meta, banner, facts, t_iops, t_targets, t_detail, image):
 
 # -- main ------------------------------------------------------------------
 
+def cell_options(ap, cls, out):
+    """The options of the per-cell tools (profile.py, ringtrace.py): one
+    class and workload, queue depths, driver variants, output folder."""
+    ap.add_argument("--class", dest="cls", default=cls, choices=list(CLASSES))
+    ap.add_argument("--workload", default="rnd-read", choices=list(WORKLOADS))
+    ap.add_argument("--depths", default="1,16", help="queue depths (default 1,16)")
+    ap.add_argument("--drivers", default="stock,request,bio",
+                    help="variants (default stock,request,bio)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "out", out))
+    ap.add_argument("--no-prepare", action="store_true")
+
+
+def cell_choices(ap, opts):
+    """(cells, drivers) chosen with cell_options(); ap.error() on bad ones."""
+    drivers = [d for d in opts.drivers.split(",") if d]
+    bad = [d for d in drivers if d not in DRIVERS]
+    if bad or not drivers:
+        ap.error(f"unknown driver: {', '.join(bad)}" if bad else "no driver given")
+    try:
+        depths = [int(x) for x in opts.depths.split(",") if x]
+    except ValueError:
+        depths = []
+    if not depths or min(depths) < 1:
+        ap.error(f"--depths wants queue depths >= 1, not '{opts.depths}'")
+    return [Cell(opts.cls, opts.workload, d) for d in depths], drivers
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

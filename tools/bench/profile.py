@@ -211,22 +211,16 @@ def report(results, drivers, top):
 def main(argv):
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--class", dest="cls", default="ram", choices=list(bench.CLASSES))
-    ap.add_argument("--workload", default="rnd-read", choices=list(bench.WORKLOADS))
-    ap.add_argument("--depths", default="1,16", help="queue depths (default 1,16)")
-    ap.add_argument("--drivers", default="stock,request,bio",
-                    help="variants (default stock,request,bio)")
+    bench.cell_options(ap, "ram", "profile")
     ap.add_argument("--ios", default="20000,120000",
                     help="N1,N2: I/Os of the two boots (default 20000,120000)")
     ap.add_argument("--top", type=int, default=40, help="symbols listed (default 40)")
-    ap.add_argument("--out", default=os.path.join(vmrun.ROOT, "out", "profile"))
-    ap.add_argument("--no-prepare", action="store_true")
     opts = ap.parse_args(argv)
-    drivers = [d for d in opts.drivers.split(",") if d]
-    bad = [d for d in drivers if d not in bench.DRIVERS]
-    if bad:
-        ap.error(f"unknown driver: {', '.join(bad)}")
-    n1, n2 = (int(x) for x in opts.ios.split(","))
+    cells, drivers = bench.cell_choices(ap, opts)
+    try:
+        n1, n2 = (int(x) for x in opts.ios.split(","))
+    except ValueError:
+        n1 = n2 = 0
     if not 0 < n1 < n2:
         ap.error("--ios wants N1,N2 with 0 < N1 < N2")
 
@@ -236,8 +230,7 @@ def main(argv):
     host_bio = bench.host_knows_bio()
     os.makedirs(opts.out, exist_ok=True)
     results = {}
-    for depth in (int(x) for x in opts.depths.split(",") if x):
-        cell = bench.Cell(opts.cls, opts.workload, depth)
+    for cell in cells:
         results[cell.id] = {d: profile(plugin, d, cell, n1, n2, host_bio)
                             for d in drivers}
         with open(os.path.join(opts.out, "profile.json"), "w") as f:

@@ -142,19 +142,10 @@ def report(results, drivers):
 def main(argv):
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--class", dest="cls", default="slow", choices=list(bench.CLASSES))
-    ap.add_argument("--workload", default="rnd-read", choices=list(bench.WORKLOADS))
-    ap.add_argument("--depths", default="1,16", help="queue depths (default 1,16)")
-    ap.add_argument("--drivers", default="stock,request,bio",
-                    help="variants (default stock,request,bio)")
+    bench.cell_options(ap, "slow", "ringtrace")
     ap.add_argument("--runtime", type=int, default=10, help="seconds of fio (default 10)")
-    ap.add_argument("--out", default=os.path.join(vmrun.ROOT, "out", "ringtrace"))
-    ap.add_argument("--no-prepare", action="store_true")
     opts = ap.parse_args(argv)
-    drivers = [d for d in opts.drivers.split(",") if d]
-    bad = [d for d in drivers if d not in bench.DRIVERS]
-    if bad:
-        ap.error(f"unknown driver: {', '.join(bad)}")
+    cells, drivers = bench.cell_choices(ap, opts)
     if opts.runtime < 2:
         ap.error("--runtime must be at least 2 seconds")
 
@@ -163,8 +154,7 @@ def main(argv):
     host_bio = bench.host_knows_bio()
     os.makedirs(opts.out, exist_ok=True)
     results = {}
-    for depth in (int(x) for x in opts.depths.split(",") if x):
-        cell = bench.Cell(opts.cls, opts.workload, depth)
+    for cell in cells:
         results[cell.id] = {}
         for d in drivers:
             results[cell.id][d] = trace_boot(d, cell, opts.runtime, host_bio)
