@@ -21,6 +21,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -39,7 +40,7 @@ _spec.loader.exec_module(profile)
 CELLS = [bench.Cell(cls, w, d) for cls in ("ram", "slow")
          for w in ("rnd-read", "seq-write") for d in (1, 16)]
 DRIVERS = ["stock", "request", "bio", "auto"]
-PLAN = 35
+PLAN = 38
 
 # IOPS per driver that meet every target: bio well ahead on ram, request
 # ahead on slow storage (far ahead on sequential), auto on the winner's path.
@@ -197,7 +198,8 @@ def test_reports(k, tmp):
     data["meta"] = {"date": "2026-01-01T00:00:00+00:00", "git_commit": "0" * 40,
                     "git_dirty": False, "qemu": "QEMU emulator version 10.0.2",
                     "guest_kernel": "vmlinuz-test", "host_bio_property": True, "cpus": 2,
-                    "loadavg_start": [0.1, 0.1, 0.1], "loadavg_end": [0.2, 0.1, 0.1],
+                    "loadavg_start": [0.1, 0.1, 0.1], "loadavg_end": [3.0, 2.0, 1.0],
+                    "other_load": 0.05,
                     "command": "python3 tools/bench/bench.py", "smoke": False,
                     "rounds": 3, "runtime": 10, "insn_ios": [1, 2], "drivers": DRIVERS,
                     "cells": [(c.cls, c.workload, c.depth) for c in CELLS],
@@ -227,6 +229,30 @@ def test_reports(k, tmp):
             "a quiet run's page has no busy banner and points to the profile page")
     after = os.path.getmtime(doc) if os.path.exists(doc) else None
     k.check(before == after, "--no-doc leaves the Documentation page alone")
+
+    data["meta"]["other_load"] = 0.5
+    with open(src, "w") as f:
+        json.dump(data, f)
+    with contextlib.redirect_stdout(io.StringIO()):
+        bench.main(["--from-json", src, "--out", out, "--no-doc"])
+    with open(os.path.join(out, "results.rst")) as f:
+        rst = f.read()
+    k.check("was busy" in rst and "0.50 CPUs busy" in rst,
+            "others keeping half a CPU busy put the busy banner on the page")
+
+
+def test_cpu_accounting(k):
+    k.check(abs(bench.other_load((10.0, 2.0), (20.0, 5.0), 5.0) - 1.4) < 1e-9 and
+            bench.other_load((10.0, 2.0), (11.0, 4.0), 5.0) == 0.0,
+            "other_load(): host busy time less the bench's own, per second")
+    start = bench.cpu_seconds()
+    subprocess.run([sys.executable, "-c",
+                    "import time\nt = time.process_time()\n"
+                    "while time.process_time() - t < 0.5: pass"], check=True)
+    end = bench.cpu_seconds()
+    k.check(end[1] - start[1] >= 0.45 and end[0] - start[0] >= 0.45,
+            "cpu_seconds(): a reaped child's CPU time counts as the bench's own",
+            (start, end))
 
 
 def usage_error(fn, args):
@@ -305,6 +331,7 @@ def main():
         test_guest_results(k)
         test_reports(k, tmp)
         test_bad_args(k)
+        test_cpu_accounting(k)
         test_ringtrace(k, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

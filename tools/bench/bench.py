@@ -53,6 +53,8 @@ QEMU = os.path.join(QEMU_BUILD, "qemu-system-x86_64")
 LIBINSN = os.path.join(QEMU_BUILD, "tests", "tcg", "plugins", "libinsn.so")
 DOC = os.path.join(ROOT, "Documentation", "block", "virtio_blk-adaptive-results.rst")
 BS = 4096
+# Mean CPUs others may keep busy during a run before its page says "busy"
+OTHER_LOAD_MAX = 0.2
 
 # Device classes: vmrun disk class and options.
 #   ram   raw file on the host's tmpfs
@@ -124,6 +126,25 @@ def host_knows_bio():
     out = subprocess.run([QEMU, "-device", "virtio-blk-pci,help"], capture_output=True,
                          text=True).stdout
     return any(line.strip().startswith("bio=") for line in out.splitlines())
+
+
+def cpu_seconds():
+    """(busy CPU seconds of the whole host, CPU seconds of this process and
+    its reaped children) so far.  Their growth over a run, the first less
+    the second, is what everything else on the host used meanwhile: a
+    load average would count the bench's own guests too."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal: all but idle, iowait
+    busy = sum(fields[:8]) - fields[3] - fields[4]
+    t = os.times()
+    own = t.user + t.system + t.children_user + t.children_system
+    return busy / os.sysconf("SC_CLK_TCK"), own
+
+
+def other_load(start, end, seconds):
+    """Mean number of CPUs kept busy by others between two cpu_seconds()."""
+    return max(0.0, (end[0] - start[0]) - (end[1] - start[1])) / seconds if seconds else 0.0
 
 
 def describe_host(host_bio):
@@ -667,7 +688,9 @@ def write_reports(data, cells, drivers, out, doc):
 
     meta = data["meta"]
     smoke = meta["smoke"]
-    busy = meta["loadavg_start"][0] > 1.0 or meta["loadavg_end"][0] > 1.0
+    # The end load average counts the bench's own last guests: only the
+    # start's says something about others; during the run, CPU accounting.
+    busy = meta["loadavg_start"][0] > 1.0 or meta.get("other_load", 0.0) > OTHER_LOAD_MAX
     if smoke:
         banner = ("SMOKE RUN (--quick): these figures only show that the benchmark "
                   "works; they are not results.")
@@ -683,8 +706,9 @@ def write_reports(data, cells, drivers, out, doc):
     facts = [f"date {meta['date']}, commit {meta['git_commit'][:12]}"
              f"{' (dirty tree)' if meta['git_dirty'] else ''}",
              f"{meta['qemu']}, TCG, guest kernel {meta['guest_kernel']}",
-             f"{meta['cpus']} host CPUs, load average {meta['loadavg_start'][0]:.1f} at start,"
-             f" {meta['loadavg_end'][0]:.1f} at end",
+             f"{meta['cpus']} host CPUs, load average {meta['loadavg_start'][0]:.1f} at start"
+             + (f"; other processes kept {meta['other_load']:.2f} CPUs busy on average "
+                "during the run" if "other_load" in meta else ""),
              f"{meta['rounds']} rounds of {meta['runtime']} s per cell; instructions from "
              f"{meta['insn_ios'][0]} vs {meta['insn_ios'][1]} I/Os",
              host_note]
@@ -898,10 +922,12 @@ def main(argv):
            + len(insn_cells) * opts.insn_rounds * len(opts.drivers) * insn_s) / 60
     log(f"{len(cells)} cells x {len(opts.drivers)} drivers x {opts.rounds} rounds, "
         f"instructions for {len(insn_cells)} cells: roughly {eta:.0f} min")
+    cpu_start, t_start = cpu_seconds(), time.time()
     measure_probe(opts, data)
     measure_wallclock(opts, cells, data, save)
     measure_insn(opts, insn_cells, data, save)
     data["meta"]["loadavg_end"] = os.getloadavg()
+    data["meta"]["other_load"] = other_load(cpu_start, cpu_seconds(), time.time() - t_start)
     doc = opts.doc if opts.doc is not None else not opts.quick
     tgts = write_reports(data, cells, opts.drivers, opts.out, doc)
     os.unlink(part)
