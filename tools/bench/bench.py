@@ -878,7 +878,6 @@ def report_again(opts):
     with open(opts.from_json) as f:
         data = json.load(f)
     meta = data["meta"]
-    meta.setdefault("loadavg_end", meta["loadavg_start"])
     cells = [Cell(*c) for c in meta["cells"]]
     doc = opts.doc if opts.doc is not None else not meta["smoke"]
     write_reports(data, cells, meta["drivers"], opts.out, doc)

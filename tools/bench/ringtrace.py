@@ -120,22 +120,18 @@ def trace_boot(driver, cell, runtime, host_bio):
 
 
 def report(results, drivers):
+    rows = [("fio IOPS", "fio_iops", "{:,.0f}"),
+            ("device IOPS (traced window)", "iops", "{:,.0f}"),
+            ("requests in flight, mean", "inflight_mean", "{:.2f}"),
+            ("device service time, median (µs)", "service_median_us", "{:,.0f}"),
+            ("completion to next request, median (µs)", "gap_median_us", "{:,.0f}"),
+            ("completion to next request, mean (µs)", "gap_mean_us", "{:,.0f}"),
+            ("notifications per request", "notifies_per_request", "{:.2f}")]
     out = []
     for cell_id, by_driver in results.items():
-        out += [f"## {cell_id}", "",
-                "| figure | " + " | ".join(drivers) + " |",
-                "| --- |" + " ---: |" * len(drivers)]
-        rows = [("fio IOPS", "fio_iops", "{:,.0f}"),
-                ("device IOPS (traced window)", "iops", "{:,.0f}"),
-                ("requests in flight, mean", "inflight_mean", "{:.2f}"),
-                ("device service time, median (µs)", "service_median_us", "{:,.0f}"),
-                ("completion to next request, median (µs)", "gap_median_us", "{:,.0f}"),
-                ("completion to next request, mean (µs)", "gap_mean_us", "{:,.0f}"),
-                ("notifications per request", "notifies_per_request", "{:.2f}")]
-        for label, key, fmt in rows:
-            out.append(f"| {label} | " + " | ".join(fmt.format(by_driver[d][key])
-                                                  for d in drivers) + " |")
-        out.append("")
+        table = [[label] + [fmt.format(by_driver[d][key]) for d in drivers]
+                 for label, key, fmt in rows]
+        out += [f"## {cell_id}", "", bench.markdown(["figure"] + drivers, table), ""]
     return "\n".join(out)
 
 
