@@ -27,11 +27,6 @@
 /* Free commands a CPU keeps for its next submissions */
 #define VIRTBLK_CMD_CACHE_MAX	64
 
-static inline bool virtblk_bio_cmd_write(const struct virtblk_bio_cmd *bc)
-{
-	return bc->data_type != VIRTIO_BLK_T_IN;
-}
-
 /*
  * The end of a plug (or the task sleeping inside it): notify the device
  * of everything added since the plug took the queue's callback.
@@ -113,20 +108,14 @@ static void virtblk_bio_issue(struct virtblk_bio_cmd *bc, bool may_plug)
 	unsigned long flags;
 	bool notify = false;
 	bool idle = false;
-	int err = -ENOSPC;
 
 	virtblk_bio_prep_stage(bc);
 
 	spin_lock_irqsave(&bvq->lock, flags);
-	if (likely(list_empty(&bvq->parked)))
-		err = virtblk_add_cmd(bvq, &bc->cmd,
-				      virtblk_bio_cmd_write(bc));
-	if (unlikely(err)) {
-		list_add_tail(&bc->node, &bvq->parked);
+	if (unlikely(!virtblk_queue_cmd(bvq, &bc->cmd))) {
 		/* Whatever is on the ring must run for space to free up. */
 		notify = virtblk_kick_prepare(bvq);
-		idle = bvq->vq->num_free ==
-			virtqueue_get_vring_size(bvq->vq);
+		idle = virtblk_ring_idle(bvq);
 	} else if (!deferred) {
 		notify = virtblk_kick_prepare(bvq);
 	}
@@ -137,63 +126,6 @@ static void virtblk_bio_issue(struct virtblk_bio_cmd *bc, bool may_plug)
 	/* No completion will come to drain the park: retry from a worker. */
 	if (unlikely(idle))
 		mod_delayed_work(system_wq, &vblk->requeue_work, 1);
-}
-
-/**
- * virtblk_drain_parked - move parked bio commands onto the ring
- * @bvq: queue, with its lock held
- *
- * Return: true if the device must be notified.
- */
-bool virtblk_drain_parked(struct virtblk_vq *bvq)
-{
-	struct virtblk_bio_cmd *bc, *next;
-	bool added = false;
-
-	list_for_each_entry_safe(bc, next, &bvq->parked, node) {
-		if (virtblk_add_cmd(bvq, &bc->cmd,
-				    virtblk_bio_cmd_write(bc)))
-			break;
-		list_del(&bc->node);
-		added = true;
-	}
-
-	return added && virtblk_kick_prepare(bvq);
-}
-
-/**
- * virtblk_requeue_work - retry parked commands of an idle queue
- * @work: &virtio_blk.requeue_work
- *
- * Only needed when adding failed with nothing in flight (a transient
- * allocation failure in the ring code), so no completion will follow.
- */
-void virtblk_requeue_work(struct work_struct *work)
-{
-	struct virtio_blk *vblk = container_of(to_delayed_work(work),
-					       struct virtio_blk, requeue_work);
-	unsigned int i;
-
-	for (i = 0; i < vblk->num_vqs; i++) {
-		struct virtblk_vq *bvq = &vblk->vqs[i];
-		unsigned long flags;
-		bool notify = false;
-		bool again = false;
-
-		spin_lock_irqsave(&bvq->lock, flags);
-		if (!list_empty(&bvq->parked)) {
-			notify = virtblk_drain_parked(bvq);
-			again = !list_empty(&bvq->parked) &&
-				bvq->vq->num_free ==
-				virtqueue_get_vring_size(bvq->vq);
-		}
-		spin_unlock_irqrestore(&bvq->lock, flags);
-
-		if (notify)
-			virtqueue_notify(bvq->vq);
-		if (again)
-			mod_delayed_work(system_wq, &vblk->requeue_work, HZ / 10);
-	}
 }
 
 /*
@@ -498,6 +430,8 @@ static void virtblk_bio_start(struct virtio_blk *vblk, struct bio *bio)
 		bio_endio(bio);
 		return;
 	}
+	if (bc->data_type != VIRTIO_BLK_T_IN)
+		bc->cmd.flags |= VIRTBLK_CMD_WRITE;
 
 	/*
 	 * A bio-based queue is only entered for the duration of

@@ -2,8 +2,9 @@
 /*
  * Virtqueue core shared by the bio and the request path: building a
  * command's descriptor chain, notifying the device, and reaping used
- * buffers.  Nothing here knows how a command was built; the completion
- * handler only looks at VIRTBLK_CMD_BIO to hand it back to its owner.
+ * buffers, parking what does not fit.  Nothing here knows how a command
+ * was built; the completion handler only looks at VIRTBLK_CMD_BIO to hand
+ * it back to its owner.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -45,16 +46,12 @@ void virtblk_init_cmd(struct virtblk_cmd *cmd)
 	sg_init_one(&cmd->status_sg, &cmd->status, sizeof(cmd->status));
 }
 
-/**
- * virtblk_add_cmd - expose a command to the device
- * @bvq: the queue, with its lock held
- * @cmd: initialised command with out_hdr and sg_table filled in
- * @write: the data buffers are read by the device
- *
- * Return: 0, or the virtqueue_add_sgs() error (-ENOSPC when the ring is
- * full).  The device is not notified.
+/*
+ * Expose a command to the device, with the queue lock held.  Returns 0 or
+ * the virtqueue_add_sgs() error (-ENOSPC when the ring is full).  The
+ * device is not notified.
  */
-int virtblk_add_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd, bool write)
+static int virtblk_add_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd)
 {
 	struct scatterlist *sgs[3];
 	unsigned int num_out = 0, num_in = 0;
@@ -63,7 +60,7 @@ int virtblk_add_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd, bool write)
 	sgs[num_out++] = &cmd->hdr_sg;
 
 	if (cmd->sg_table.nents) {
-		if (write)
+		if (cmd->flags & VIRTBLK_CMD_WRITE)
 			sgs[num_out++] = cmd->sg_table.sgl;
 		else
 			sgs[num_out + num_in++] = cmd->sg_table.sgl;
@@ -75,6 +72,101 @@ int virtblk_add_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd, bool write)
 	if (likely(!err))
 		bvq->added++;
 	return err;
+}
+
+/**
+ * virtblk_queue_cmd - put a command on the ring, or park it
+ * @bvq: the queue, with its lock held
+ * @cmd: initialised command with out_hdr, flags and sg_table filled in
+ *
+ * A command that does not fit waits on @bvq->parked, and so does every
+ * later one while any is parked: commands reach the device in the order
+ * they were queued, whichever path they come from.  The completion
+ * handler moves parked commands onto the ring as space frees, so a full
+ * ring costs neither a busy retry nor a trip back through the block layer.
+ * The device is not notified.
+ *
+ * Return: true if the command is on the ring, false if it was parked.
+ */
+bool virtblk_queue_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd)
+{
+	if (likely(list_empty(&bvq->parked)) &&
+	    likely(!virtblk_add_cmd(bvq, cmd)))
+		return true;
+
+	list_add_tail(&cmd->node, &bvq->parked);
+	bvq->parked_total++;
+	return false;
+}
+
+/**
+ * virtblk_ring_idle - whether nothing of a queue is on its ring
+ * @bvq: the queue, with its lock held
+ *
+ * A command parked on an idle ring (adding failed for want of memory, not
+ * of space) has no completion coming to move it: see
+ * virtblk_requeue_work().
+ *
+ * Return: true if every descriptor is free.
+ */
+bool virtblk_ring_idle(struct virtblk_vq *bvq)
+{
+	return bvq->vq->num_free == virtqueue_get_vring_size(bvq->vq);
+}
+
+/**
+ * virtblk_drain_parked - move parked commands onto the ring
+ * @bvq: queue, with its lock held
+ *
+ * Return: true if the device must be notified.
+ */
+bool virtblk_drain_parked(struct virtblk_vq *bvq)
+{
+	struct virtblk_cmd *cmd, *next;
+	bool added = false;
+
+	list_for_each_entry_safe(cmd, next, &bvq->parked, node) {
+		if (virtblk_add_cmd(bvq, cmd))
+			break;
+		list_del(&cmd->node);
+		added = true;
+	}
+
+	return added && virtblk_kick_prepare(bvq);
+}
+
+/**
+ * virtblk_requeue_work - retry parked commands of an idle queue
+ * @work: &virtio_blk.requeue_work
+ *
+ * Only needed when adding failed with nothing in flight (a transient
+ * allocation failure in the ring code), so no completion will follow.
+ */
+void virtblk_requeue_work(struct work_struct *work)
+{
+	struct virtio_blk *vblk = container_of(to_delayed_work(work),
+					       struct virtio_blk, requeue_work);
+	unsigned int i;
+
+	for (i = 0; i < vblk->num_vqs; i++) {
+		struct virtblk_vq *bvq = &vblk->vqs[i];
+		unsigned long flags;
+		bool notify = false;
+		bool again = false;
+
+		spin_lock_irqsave(&bvq->lock, flags);
+		if (!list_empty(&bvq->parked)) {
+			notify = virtblk_drain_parked(bvq);
+			again = !list_empty(&bvq->parked) &&
+				virtblk_ring_idle(bvq);
+		}
+		spin_unlock_irqrestore(&bvq->lock, flags);
+
+		if (notify)
+			virtqueue_notify(bvq->vq);
+		if (again)
+			mod_delayed_work(system_wq, &vblk->requeue_work, HZ / 10);
+	}
 }
 
 /**
@@ -137,17 +229,16 @@ unsigned int virtblk_cpu_to_queue(struct virtio_blk *vblk)
  *
  * Used buffers are collected under the queue lock and completed after it
  * is dropped, so that completion handlers may submit I/O again.  Freed
- * ring space goes first to parked bio commands, then to the hardware
- * context this queue stopped, and to nothing else: unlike a restart of
- * every stopped queue, that costs nothing when no queue was stopped.
+ * ring space goes to parked commands at once, from this interrupt: the
+ * device gets its next command without waiting for a submitter or a
+ * worker to be scheduled.
  */
 void virtblk_done(struct virtqueue *vq)
 {
 	struct virtio_blk *vblk = vq->vdev->priv;
 	struct virtblk_vq *bvq = &vblk->vqs[vq->index];
 	struct rq_list rqs = { };
-	struct virtblk_bio_cmd *bc, *next;
-	struct virtblk_cmd *cmd;
+	struct virtblk_cmd *cmd, *next;
 	LIST_HEAD(bios);
 	unsigned long flags;
 	bool found = false;
@@ -158,26 +249,16 @@ void virtblk_done(struct virtqueue *vq)
 	do {
 		virtqueue_disable_cb(vq);
 		while ((cmd = virtqueue_get_buf(vq, &len)) != NULL) {
-			if (cmd->flags & VIRTBLK_CMD_BIO) {
-				bc = container_of(cmd, struct virtblk_bio_cmd,
-						  cmd);
-				list_add_tail(&bc->node, &bios);
-			} else {
+			if (cmd->flags & VIRTBLK_CMD_BIO)
+				list_add_tail(&cmd->node, &bios);
+			else
 				rq_list_add_tail(&rqs, blk_mq_rq_from_pdu(cmd));
-				bvq->rq_inflight--;
-			}
 			found = true;
 		}
 	} while (!virtqueue_enable_cb(vq));
 
-	if (found) {
-		if (unlikely(!list_empty(&bvq->parked)))
-			notify = virtblk_drain_parked(bvq);
-		if (unlikely(bvq->stopped_hctx)) {
-			blk_mq_start_stopped_hw_queue(bvq->stopped_hctx, true);
-			bvq->stopped_hctx = NULL;
-		}
-	}
+	if (found && unlikely(!list_empty(&bvq->parked)))
+		notify = virtblk_drain_parked(bvq);
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
 	if (notify)
@@ -190,6 +271,7 @@ void virtblk_done(struct virtqueue *vq)
 			blk_mq_complete_request(rq);
 	}
 
-	list_for_each_entry_safe(bc, next, &bios, node)
-		virtblk_bio_complete(bc);
+	list_for_each_entry_safe(cmd, next, &bios, node)
+		virtblk_bio_complete(container_of(cmd, struct virtblk_bio_cmd,
+						  cmd));
 }

@@ -25,15 +25,16 @@ static int virtblk_queues_show(struct seq_file *m, void *v)
 	for (i = 0; i < vblk->num_vqs; i++) {
 		struct virtblk_vq *bvq = &vblk->vqs[i];
 		unsigned long flags;
-		u64 added, notified;
+		u64 added, notified, parked;
 
 		spin_lock_irqsave(&bvq->lock, flags);
 		added = bvq->added;
 		notified = bvq->notified;
+		parked = bvq->parked_total;
 		spin_unlock_irqrestore(&bvq->lock, flags);
 
-		seq_printf(m, "%s added %llu notified %llu\n", bvq->name,
-			   added, notified);
+		seq_printf(m, "%s added %llu notified %llu parked %llu\n",
+			   bvq->name, added, notified, parked);
 	}
 	return 0;
 }

@@ -47,7 +47,7 @@ MODULE_PARM_DESC(poll_queues, "The number of dedicated virtqueues for polling I/
 
 static unsigned int virtblk_queue_depth;
 module_param_named(queue_depth, virtblk_queue_depth, uint, 0444);
-MODULE_PARM_DESC(queue_depth, "Tags per request queue. 0 to fill the ring.");
+MODULE_PARM_DESC(queue_depth, "Tags per request queue. 0 for twice what fills the ring.");
 
 int virtblk_io_path_param = VIRTBLK_POLICY_AUTO;
 
@@ -240,10 +240,8 @@ static int virtblk_find_vqs(struct virtio_blk *vblk)
 	if (err)
 		goto out_free;
 
-	for (i = 0; i < vblk->num_vqs; i++) {
+	for (i = 0; i < vblk->num_vqs; i++)
 		vblk->vqs[i].vq = vqs[i];
-		vblk->vqs[i].stopped_hctx = NULL;
-	}
 
 out_free:
 	kfree(vqs);
@@ -507,11 +505,17 @@ static unsigned int virtblk_default_depth(struct virtio_blk *vblk)
 	if (virtblk_queue_depth)
 		return virtblk_queue_depth;
 
-	/* Fill the ring; without indirect descriptors a request takes 2. */
+	/*
+	 * What fills the ring (without indirect descriptors a request takes
+	 * 2), and as many again: those wait parked on the queue, and each
+	 * completion puts the next one on the ring from the interrupt.  With
+	 * no more tags than ring slots, the next request would only come
+	 * once blk-mq had scheduled a rerun of the hardware context.
+	 */
 	depth = vblk->vqs[0].vq->num_free;
 	if (!virtio_has_feature(vblk->vdev, VIRTIO_RING_F_INDIRECT_DESC))
 		depth /= 2;
-	return max(depth, 1u);
+	return 2 * max(depth, 1u);
 }
 
 static void virtblk_announce_path(struct virtio_blk *vblk)
@@ -720,8 +724,6 @@ static int virtblk_restore(struct virtio_device *vdev)
 
 	virtio_device_ready(vdev);
 	blk_mq_unfreeze_queue(vblk->mq_disk->queue);
-	/* Nothing is left to restart a context stopped on a full ring. */
-	blk_mq_start_stopped_hw_queues(vblk->mq_disk->queue, true);
 	blk_mq_unfreeze_queue(vblk->disk->queue);
 	return 0;
 }

@@ -120,6 +120,21 @@ static blk_status_t virtblk_rq_setup(struct virtio_device *vdev,
 	return BLK_STS_OK;
 }
 
+/*
+ * Once the request is started: it is the driver's from now on, whether it
+ * goes on the ring at once or is parked first.
+ */
+static void virtblk_rq_acct_start(struct virtio_blk *vblk, struct request *rq,
+				  struct virtblk_cmd *cmd)
+{
+	if (blk_rq_is_passthrough(rq) || req_op(rq) == REQ_OP_FLUSH ||
+	    !blk_queue_io_stat(vblk->disk->queue))
+		return;
+	cmd->start_time = bdev_start_io_acct(vblk->disk->part0, req_op(rq),
+					     jiffies);
+	cmd->flags |= VIRTBLK_CMD_ACCT;
+}
+
 static blk_status_t virtblk_rq_prep(struct virtio_blk *vblk,
 				    struct request *rq,
 				    struct virtblk_cmd *cmd)
@@ -127,7 +142,7 @@ static blk_status_t virtblk_rq_prep(struct virtio_blk *vblk,
 	blk_status_t status;
 	int nents = 0;
 
-	cmd->flags = 0;
+	cmd->flags = op_is_write(req_op(rq)) ? VIRTBLK_CMD_WRITE : 0;
 	status = virtblk_rq_setup(vblk->vdev, rq, cmd);
 	if (unlikely(status))
 		return status;
@@ -146,19 +161,8 @@ static blk_status_t virtblk_rq_prep(struct virtio_blk *vblk,
 	cmd->sg_table.nents = nents;
 
 	blk_mq_start_request(rq);
+	virtblk_rq_acct_start(vblk, rq, cmd);
 	return BLK_STS_OK;
-}
-
-/* With the queue lock held, once the command is on the ring */
-static void virtblk_rq_acct_start(struct virtio_blk *vblk, struct request *rq,
-				  struct virtblk_cmd *cmd)
-{
-	if (blk_rq_is_passthrough(rq) || req_op(rq) == REQ_OP_FLUSH ||
-	    !blk_queue_io_stat(vblk->disk->queue))
-		return;
-	cmd->start_time = bdev_start_io_acct(vblk->disk->part0, req_op(rq),
-					     jiffies);
-	cmd->flags |= VIRTBLK_CMD_ACCT;
 }
 
 static void virtblk_rq_finish(struct request *rq, struct virtblk_cmd *cmd)
@@ -182,59 +186,44 @@ static void virtblk_rq_done(struct request *rq)
 	blk_mq_end_request(rq, status);
 }
 
+/*
+ * A request that finds the ring full is parked, not sent back with
+ * BLK_STS_DEV_RESOURCE: the tag set is deeper than the ring (see
+ * virtblk_mq_init()), and the completion that frees a descriptor puts the
+ * next request on the ring itself.  A rerun of the context would first
+ * have to be scheduled, which on slow storage leaves the device idle
+ * between commands.
+ */
 static blk_status_t virtblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 				     const struct blk_mq_queue_data *bd)
 {
 	struct virtio_blk *vblk = hctx->queue->queuedata;
 	struct virtblk_vq *bvq = virtblk_hctx_vq(hctx);
 	struct request *rq = bd->rq;
-	struct virtblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	unsigned long flags;
 	bool notify = false;
+	bool idle = false;
 	blk_status_t status;
-	int err;
 
-	status = virtblk_rq_prep(vblk, rq, cmd);
+	status = virtblk_rq_prep(vblk, rq, blk_mq_rq_to_pdu(rq));
 	if (unlikely(status))
 		return status;
 
 	spin_lock_irqsave(&bvq->lock, flags);
-	err = virtblk_add_cmd(bvq, cmd, op_is_write(req_op(rq)));
-	if (unlikely(err)) {
-		/*
-		 * BLK_STS_DEV_RESOURCE promises a rerun once space frees.  The
-		 * completion of one of our own requests keeps that promise
-		 * (blk-mq restarts the context when a request is freed, after
-		 * this one is back on the dispatch list), and the completion
-		 * handler restarts the context stopped here.  A ring full of
-		 * bio-path commands alone cannot keep it: their completions
-		 * may restart the context before blk-mq has put this request
-		 * back, and then nothing runs it again.  Then, and for
-		 * -ENOMEM, blk-mq reruns the context after a short delay.
-		 */
-		bool dev_resource = err == -ENOSPC && bvq->rq_inflight;
-
+	if (unlikely(!virtblk_queue_cmd(bvq, blk_mq_rq_to_pdu(rq)))) {
+		/* Whatever is on the ring must run for space to free up. */
 		notify = virtblk_kick_prepare(bvq);
-		if (dev_resource) {
-			blk_mq_stop_hw_queue(hctx);
-			bvq->stopped_hctx = hctx;
-		}
-		spin_unlock_irqrestore(&bvq->lock, flags);
-		if (notify)
-			virtqueue_notify(bvq->vq);
-		virtblk_rq_unmap(rq, cmd);
-		virtblk_rq_cleanup(rq);
-		return dev_resource ? BLK_STS_DEV_RESOURCE : BLK_STS_RESOURCE;
+		idle = virtblk_ring_idle(bvq);
+	} else if (bd->last) {
+		notify = virtblk_kick_prepare(bvq);
 	}
-	bvq->rq_inflight++;
-
-	virtblk_rq_acct_start(vblk, rq, cmd);
-	if (bd->last)
-		notify = virtblk_kick_prepare(bvq);
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
 	if (notify)
 		virtqueue_notify(bvq->vq);
+	/* No completion will come to drain the park: retry from a worker. */
+	if (unlikely(idle))
+		mod_delayed_work(system_wq, &vblk->requeue_work, 1);
 	return BLK_STS_OK;
 }
 
@@ -243,37 +232,26 @@ static void virtblk_commit_rqs(struct blk_mq_hw_ctx *hctx)
 	virtblk_kick(virtblk_hctx_vq(hctx));
 }
 
-/* Add a batch of prepared requests for one queue, with one notification */
+/* Queue a batch of prepared requests for one queue, with one notification */
 static void virtblk_add_rq_batch(struct virtio_blk *vblk,
 				 struct virtblk_vq *bvq, struct rq_list *batch)
 {
-	struct rq_list failed = { };
 	struct request *rq;
 	unsigned long flags;
 	bool notify;
+	bool idle;
 
 	spin_lock_irqsave(&bvq->lock, flags);
-	while ((rq = rq_list_pop(batch))) {
-		struct virtblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
-
-		if (virtblk_add_cmd(bvq, cmd, op_is_write(req_op(rq)))) {
-			rq_list_add_tail(&failed, rq);
-			continue;
-		}
-		bvq->rq_inflight++;
-		virtblk_rq_acct_start(vblk, rq, cmd);
-	}
+	while ((rq = rq_list_pop(batch)))
+		virtblk_queue_cmd(bvq, blk_mq_rq_to_pdu(rq));
 	notify = virtblk_kick_prepare(bvq);
+	idle = !list_empty(&bvq->parked) && virtblk_ring_idle(bvq);
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
 	if (notify)
 		virtqueue_notify(bvq->vq);
-
-	while ((rq = rq_list_pop(&failed))) {
-		virtblk_rq_unmap(rq, blk_mq_rq_to_pdu(rq));
-		virtblk_rq_cleanup(rq);
-		blk_mq_requeue_request(rq, true);
-	}
+	if (unlikely(idle))
+		mod_delayed_work(system_wq, &vblk->requeue_work, 1);
 }
 
 static void virtblk_queue_rqs(struct rq_list *rqlist)
@@ -318,6 +296,7 @@ static int virtblk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 	struct virtblk_vq *bvq = virtblk_hctx_vq(hctx);
 	struct virtblk_cmd *cmd;
 	unsigned long flags;
+	bool notify = false;
 	unsigned int len;
 	int found = 0;
 
@@ -327,18 +306,19 @@ static int virtblk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 		struct request *rq = blk_mq_rq_from_pdu(cmd);
 
 		found++;
-		bvq->rq_inflight--;
 		if (!blk_mq_complete_request_remote(rq) &&
 		    !blk_mq_add_to_batch(rq, iob,
 					 cmd->status != VIRTIO_BLK_S_OK,
 					 virtblk_complete_batch))
 			virtblk_rq_done(rq);
 	}
-	if (found && bvq->stopped_hctx) {
-		blk_mq_start_stopped_hw_queue(bvq->stopped_hctx, true);
-		bvq->stopped_hctx = NULL;
-	}
+	/* Poll queues have no interrupt: the poller moves parked requests. */
+	if (found && unlikely(!list_empty(&bvq->parked)))
+		notify = virtblk_drain_parked(bvq);
 	spin_unlock_irqrestore(&bvq->lock, flags);
+
+	if (notify)
+		virtqueue_notify(bvq->vq);
 
 	return found;
 }

@@ -49,6 +49,7 @@ enum virtblk_reason {
 /* virtblk_cmd.flags */
 #define VIRTBLK_CMD_BIO		BIT(0)	/* embedded in a virtblk_bio_cmd */
 #define VIRTBLK_CMD_ACCT	BIT(1)	/* accounted on the visible disk */
+#define VIRTBLK_CMD_WRITE	BIT(2)	/* the device reads the data buffers */
 
 /**
  * struct virtblk_cmd - what one virtqueue buffer carries
@@ -56,6 +57,8 @@ enum virtblk_reason {
  * @status: status byte written by the device
  * @flags: VIRTBLK_CMD_*; tells the completion handler which path owns it
  * @start_time: I/O accounting start on the visible disk
+ * @node: on &virtblk_vq.parked while the ring is full, then on the
+ *	completion handler's list of finished bio commands
  * @hdr_sg: @out_hdr, set up once by virtblk_init_cmd()
  * @status_sg: @status, likewise
  * @sg_table: data (or discard ranges); nents == 0 for none
@@ -69,6 +72,7 @@ struct virtblk_cmd {
 	u8 status;
 	u8 flags;
 	unsigned long start_time;
+	struct list_head node;
 	struct scatterlist hdr_sg;
 	struct scatterlist status_sg;
 	struct sg_table sg_table;
@@ -77,7 +81,6 @@ struct virtblk_cmd {
 
 /**
  * struct virtblk_bio_cmd - a bio in flight on the bio path
- * @node: on &virtblk_vq.parked, or on a completion batch
  * @next_free: in a per-CPU command cache
  * @bio: the bio, ended when the last stage completes
  * @bvq: queue the command was allocated from and is issued to
@@ -89,10 +92,7 @@ struct virtblk_cmd {
  * @cmd: the virtqueue command, reused by every stage
  */
 struct virtblk_bio_cmd {
-	union {
-		struct list_head node;
-		struct virtblk_bio_cmd *next_free;
-	};
+	struct virtblk_bio_cmd *next_free;
 	struct bio *bio;
 	struct virtblk_vq *bvq;
 	struct scatterlist *sg_ext;
@@ -124,11 +124,10 @@ struct virtblk_cmd_cache {
  * struct virtblk_vq - one virtqueue and the state both paths share on it
  * @vq: the virtqueue; NULL while the device is frozen
  * @lock: serialises adding, reaping and @parked
- * @parked: bio commands waiting for ring space, oldest first
- * @stopped_hctx: hardware context stopped because the ring was full
- * @rq_inflight: request-path commands on the ring
+ * @parked: commands of either path waiting for ring space, oldest first
  * @added: commands put on the ring, both paths (debugfs statistics)
  * @notified: notifications sent to the device (debugfs statistics)
+ * @parked_total: commands that found the ring full (debugfs statistics)
  * @plug_cb: defers the notification to the end of a task's plug
  * @plug_owner: task whose plug holds @plug_cb, or NULL
  * @plug_busy: bit 0 set while @plug_cb is on a plug
@@ -138,12 +137,11 @@ struct virtblk_cmd_cache {
  */
 struct virtblk_vq {
 	struct virtqueue *vq;
-	spinlock_t lock;	/* ring, parked, stopped_hctx, counters */
+	spinlock_t lock;	/* ring, parked, counters */
 	struct list_head parked;
-	struct blk_mq_hw_ctx *stopped_hctx;
-	unsigned int rq_inflight;
 	u64 added;
 	u64 notified;
+	u64 parked_total;
 	struct blk_plug_cb plug_cb;
 	struct task_struct *plug_owner;
 	unsigned long plug_busy;
@@ -164,7 +162,7 @@ struct virtblk_vq {
  * @reason: enum virtblk_reason for @path
  * @path_lock: serialises writers of @path, @policy and @reason
  * @config_work: capacity change handling
- * @requeue_work: retries parked bios when no completion is due
+ * @requeue_work: retries parked commands when no completion is due
  * @index: ida index (names and minors)
  * @num_vqs: virtqueues in @vqs
  * @io_queues: queues per hctx type
@@ -207,8 +205,10 @@ bool virtblk_get_cache_mode(struct virtio_device *vdev);
 /* core.c */
 blk_status_t virtblk_result(u8 status);
 void virtblk_init_cmd(struct virtblk_cmd *cmd);
-int virtblk_add_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd,
-		    bool write);
+bool virtblk_queue_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd);
+bool virtblk_ring_idle(struct virtblk_vq *bvq);
+bool virtblk_drain_parked(struct virtblk_vq *bvq);
+void virtblk_requeue_work(struct work_struct *work);
 bool virtblk_kick_prepare(struct virtblk_vq *bvq);
 void virtblk_kick(struct virtblk_vq *bvq);
 void virtblk_done(struct virtqueue *vq);
@@ -217,8 +217,6 @@ unsigned int virtblk_cpu_to_queue(struct virtio_blk *vblk);
 /* bio.c */
 void virtblk_submit_bio(struct bio *bio);
 void virtblk_bio_complete(struct virtblk_bio_cmd *bc);
-bool virtblk_drain_parked(struct virtblk_vq *bvq);
-void virtblk_requeue_work(struct work_struct *work);
 int virtblk_bio_init(struct virtio_blk *vblk);
 void virtblk_bio_exit(struct virtio_blk *vblk);
 

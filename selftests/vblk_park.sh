@@ -1,0 +1,114 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Commands that find the ring full wait parked on their queue, on both
+# paths, and the completion (or, on a poll queue, the poller) moves them
+# onto the ring.  The hidden request disk has more tags than the ring has
+# slots, so that blk-mq hands the driver the next requests before there is
+# room for them.
+#
+# VBLK_PARK_TAGS="NAME:TAGS ...": the disks to test and the tags each
+# hardware context of their hidden disk must have (twice what fills the
+# ring, or the queue_depth module parameter).  On a disk named noroom*,
+# whose tags do not exceed its ring, requests must never park (bios still
+# do: nothing bounds them but memory).
+. ./test_common.sh
+. ./vblk_lib.sh
+
+vblk_ours || fail "needs the adaptive driver"
+[ -n "$VBLK_PARK_TAGS" ] || fail "VBLK_PARK_TAGS names no disk"
+grep -qw debugfs /proc/mounts || mount -t debugfs none /sys/kernel/debug ||
+	fail "cannot mount debugfs"
+
+# parked QUEUES [PREFIX]: commands parked so far on the queues whose name
+# starts with PREFIX (all by default).
+parked() {
+	awk -v p="$2" 'p == "" || index($1, p) == 1 {
+			for (i = 2; i < NF; i += 2) if ($i == "parked") s += $(i + 1)
+		}
+		END { print s + 0 }' "$1"
+}
+
+# verify NAME FIO-ARGS...: 4k random writes read back and checked, 64 in
+# flight, bounded in time (a parked command nobody moves never completes).
+verify() {
+	local name=$1
+	shift
+	timeout -s KILL 120 fio --output=/tmp/vblk_park.fio --name="$name" \
+		--filename="$dev" --direct=1 --rw=randwrite --bs=4k --size=16M \
+		--iodepth=64 --iodepth_batch_submit=16 --verify=crc32c \
+		--verify_fatal=1 "$@" >/tmp/vblk_park.err 2>&1
+	case $? in
+	0) ;;
+	137) fail "$name: fio did not finish in 120 s (a parked command stuck?)" ;;
+	*) cat /tmp/vblk_park.fio /tmp/vblk_park.err; fail "$name: fio failed" ;;
+	esac
+	grep -q "err= 0" /tmp/vblk_park.fio ||
+		{ cat /tmp/vblk_park.fio; fail "$name: fio reported errors"; }
+}
+
+# idle: nothing left in flight on the disk or its hidden disk.
+idle() {
+	local n=0
+	while :; do
+		set -- $(cat "$sys/inflight") $(cat /sys/block/"$hidden"/inflight)
+		[ "$1$2$3$4" = 0000 ] && return 0
+		n=$((n + 1))
+		[ $n -gt 50 ] && fail "$name: I/O still in flight: $1 $2, $hidden $3 $4"
+		sleep 0.1
+	done
+}
+
+for spec in $VBLK_PARK_TAGS; do
+	name=${spec%%:*}
+	want=${spec#*:}
+	dev=$(vblk_dev "$name") || fail "no disk $name"
+	sys=$(vblk_sys "$dev")
+	# The hidden disk: the other disk of the same virtio device.
+	vdev=$(basename "$(readlink -f "$sys/device")")
+	hidden=
+	for d in /sys/bus/virtio/devices/"$vdev"/block/*; do
+		[ "${d##*/}" = "${dev#/dev/}" ] || hidden=${d##*/}
+	done
+	[ -n "$hidden" ] || fail "$name: no hidden disk next to $dev"
+	queues=/sys/kernel/debug/virtio_blk/${dev#/dev/}/queues
+	[ -r "$queues" ] || fail "no $queues"
+	dbg=/sys/kernel/debug/block/$hidden
+	[ -d "$dbg" ] || fail "no $dbg (no CONFIG_BLK_DEBUG_FS?)"
+
+	for tags in "$dbg"/hctx*/tags; do
+		have=$(sed -n 's/^nr_tags=//p' "$tags")
+		[ "$have" = "$want" ] ||
+			fail "$name: ${tags#"$dbg"/} has $have tags, want $want"
+	done
+	nq=$(wc -l <"$queues")
+	ktap_log "$name ($dev, $hidden): $nq queues, $want tags per hctx"
+
+	for p in $VBLK_PATHS; do
+		vblk_set_path "$sys" $p || fail "$name: cannot switch to $p"
+		vblk_settle
+		before=$(parked "$queues")
+		verify "$name-$p" --ioengine=libaio
+		n=$(($(parked "$queues") - before))
+		idle
+		ktap_log "$name, $p path: 64 in flight verified, $n commands parked"
+		case $name-$p in
+		noroom*-request) [ "$n" = 0 ] ||
+			fail "$name, $p: $n requests parked with no more tags than ring slots" ;;
+		*) [ "$n" -gt 0 ] || fail "$name, $p: nothing parked at 64 in flight" ;;
+		esac
+	done
+
+	# Poll queues have no interrupt to drain their park.
+	if grep -q "^req_poll" "$queues"; then
+		vblk_set_path "$sys" request || fail "$name: cannot switch to request"
+		vblk_settle
+		before=$(parked "$queues" req_poll)
+		verify "$name-polled" --ioengine=io_uring --hipri
+		n=$(($(parked "$queues" req_poll) - before))
+		idle
+		ktap_log "$name, polled requests: 64 in flight verified, $n parked on the poll queue"
+		[ "$n" -gt 0 ] || fail "$name: nothing parked on the poll queue"
+	fi
+done
+exit $KSFT_PASS
