@@ -25,16 +25,17 @@ static int virtblk_queues_show(struct seq_file *m, void *v)
 	for (i = 0; i < vblk->num_vqs; i++) {
 		struct virtblk_vq *bvq = &vblk->vqs[i];
 		unsigned long flags;
-		u64 added, notified, parked;
+		u64 added, notified, parked, held;
 
 		spin_lock_irqsave(&bvq->lock, flags);
 		added = bvq->added;
 		notified = bvq->notified;
 		parked = bvq->parked_total;
+		held = bvq->held_total;
 		spin_unlock_irqrestore(&bvq->lock, flags);
 
-		seq_printf(m, "%s added %llu notified %llu parked %llu\n",
-			   bvq->name, added, notified, parked);
+		seq_printf(m, "%s added %llu notified %llu parked %llu held %llu\n",
+			   bvq->name, added, notified, parked, held);
 	}
 	return 0;
 }

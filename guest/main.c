@@ -240,8 +240,10 @@ static int virtblk_find_vqs(struct virtio_blk *vblk)
 	if (err)
 		goto out_free;
 
-	for (i = 0; i < vblk->num_vqs; i++)
+	for (i = 0; i < vblk->num_vqs; i++) {
 		vblk->vqs[i].vq = vqs[i];
+		vblk->vqs[i].stopped_hctx = NULL;
+	}
 
 out_free:
 	kfree(vqs);
@@ -724,6 +726,8 @@ static int virtblk_restore(struct virtio_device *vdev)
 
 	virtio_device_ready(vdev);
 	blk_mq_unfreeze_queue(vblk->mq_disk->queue);
+	/* Nothing is left to restart a context stopped on a full ring. */
+	blk_mq_start_stopped_hw_queues(vblk->mq_disk->queue, true);
 	blk_mq_unfreeze_queue(vblk->disk->queue);
 	return 0;
 }

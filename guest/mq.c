@@ -121,8 +121,8 @@ static blk_status_t virtblk_rq_setup(struct virtio_device *vdev,
 }
 
 /*
- * Once the request is started: it is the driver's from now on, whether it
- * goes on the ring at once or is parked first.
+ * Once the request is queued: it is the driver's from now on, whether it
+ * is on the ring or parked.
  */
 static void virtblk_rq_acct_start(struct virtio_blk *vblk, struct request *rq,
 				  struct virtblk_cmd *cmd)
@@ -161,7 +161,6 @@ static blk_status_t virtblk_rq_prep(struct virtio_blk *vblk,
 	cmd->sg_table.nents = nents;
 
 	blk_mq_start_request(rq);
-	virtblk_rq_acct_start(vblk, rq, cmd);
 	return BLK_STS_OK;
 }
 
@@ -187,36 +186,68 @@ static void virtblk_rq_done(struct request *rq)
 }
 
 /*
- * A request that finds the ring full is parked, not sent back with
- * BLK_STS_DEV_RESOURCE: the tag set is deeper than the ring (see
- * virtblk_mq_init()), and the completion that frees a descriptor puts the
- * next request on the ring itself.  A rerun of the context would first
- * have to be scheduled, which on slow storage leaves the device idle
- * between commands.
+ * Whether a request that would park should rather go back to blk-mq, with
+ * the queue lock held.  A request that finds the ring full is parked, not
+ * handed back: the tag set is deeper than the ring (see
+ * virtblk_default_depth()), and the completion that frees a slot puts the
+ * next request on the ring itself, where a rerun of the context would
+ * first have to be scheduled and leave slow storage idle meanwhile.
+ *
+ * But a parked request can no longer grow.  When one already waits and
+ * this one continues the last request queued here (a sequential stream),
+ * the next bios of the stream would merge into it in the scheduler: hand
+ * it back (BLK_STS_DEV_RESOURCE), and keep the rest of the stream there,
+ * until the ring has room.  One of our requests must be in flight, for its
+ * completion to run the context again.
  */
+static bool virtblk_rq_hold_back(struct virtblk_vq *bvq, struct request *rq)
+{
+	return !list_empty(&bvq->parked) && bvq->rq_queued &&
+	       blk_rq_pos(rq) == bvq->next_sector &&
+	       !blk_rq_is_passthrough(rq);
+}
+
 static blk_status_t virtblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 				     const struct blk_mq_queue_data *bd)
 {
 	struct virtio_blk *vblk = hctx->queue->queuedata;
 	struct virtblk_vq *bvq = virtblk_hctx_vq(hctx);
 	struct request *rq = bd->rq;
+	struct virtblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	unsigned long flags;
 	bool notify = false;
 	bool idle = false;
 	blk_status_t status;
 
-	status = virtblk_rq_prep(vblk, rq, blk_mq_rq_to_pdu(rq));
+	status = virtblk_rq_prep(vblk, rq, cmd);
 	if (unlikely(status))
 		return status;
 
 	spin_lock_irqsave(&bvq->lock, flags);
-	if (unlikely(!virtblk_queue_cmd(bvq, blk_mq_rq_to_pdu(rq)))) {
+	if (unlikely(virtblk_rq_hold_back(bvq, rq))) {
+		/* The completion handler restarts the context. */
+		blk_mq_stop_hw_queue(hctx);
+		bvq->stopped_hctx = hctx;
+		bvq->held_total++;
+		notify = virtblk_kick_prepare(bvq);
+		spin_unlock_irqrestore(&bvq->lock, flags);
+		if (notify)
+			virtqueue_notify(bvq->vq);
+		virtblk_rq_unmap(rq, cmd);
+		virtblk_rq_cleanup(rq);
+		return BLK_STS_DEV_RESOURCE;
+	}
+
+	bvq->rq_queued++;
+	bvq->next_sector = blk_rq_pos(rq) + blk_rq_sectors(rq);
+	if (unlikely(!virtblk_queue_cmd(bvq, cmd))) {
 		/* Whatever is on the ring must run for space to free up. */
 		notify = virtblk_kick_prepare(bvq);
 		idle = virtblk_ring_idle(bvq);
 	} else if (bd->last) {
 		notify = virtblk_kick_prepare(bvq);
 	}
+	virtblk_rq_acct_start(vblk, rq, cmd);
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
 	if (notify)
@@ -242,8 +273,14 @@ static void virtblk_add_rq_batch(struct virtio_blk *vblk,
 	bool idle;
 
 	spin_lock_irqsave(&bvq->lock, flags);
-	while ((rq = rq_list_pop(batch)))
-		virtblk_queue_cmd(bvq, blk_mq_rq_to_pdu(rq));
+	while ((rq = rq_list_pop(batch))) {
+		struct virtblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+		bvq->rq_queued++;
+		bvq->next_sector = blk_rq_pos(rq) + blk_rq_sectors(rq);
+		virtblk_queue_cmd(bvq, cmd);
+		virtblk_rq_acct_start(vblk, rq, cmd);
+	}
 	notify = virtblk_kick_prepare(bvq);
 	idle = !list_empty(&bvq->parked) && virtblk_ring_idle(bvq);
 	spin_unlock_irqrestore(&bvq->lock, flags);
@@ -306,6 +343,7 @@ static int virtblk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 		struct request *rq = blk_mq_rq_from_pdu(cmd);
 
 		found++;
+		bvq->rq_queued--;
 		if (!blk_mq_complete_request_remote(rq) &&
 		    !blk_mq_add_to_batch(rq, iob,
 					 cmd->status != VIRTIO_BLK_S_OK,
@@ -313,8 +351,14 @@ static int virtblk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 			virtblk_rq_done(rq);
 	}
 	/* Poll queues have no interrupt: the poller moves parked requests. */
-	if (found && unlikely(!list_empty(&bvq->parked)))
-		notify = virtblk_drain_parked(bvq);
+	if (found) {
+		if (unlikely(!list_empty(&bvq->parked)))
+			notify = virtblk_drain_parked(bvq);
+		if (unlikely(bvq->stopped_hctx)) {
+			blk_mq_start_stopped_hw_queue(bvq->stopped_hctx, true);
+			bvq->stopped_hctx = NULL;
+		}
+	}
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
 	if (notify)

@@ -125,9 +125,13 @@ struct virtblk_cmd_cache {
  * @vq: the virtqueue; NULL while the device is frozen
  * @lock: serialises adding, reaping and @parked
  * @parked: commands of either path waiting for ring space, oldest first
+ * @stopped_hctx: hardware context stopped on a held-back request
+ * @rq_queued: requests on the ring or parked
+ * @next_sector: where the last request queued here ends
  * @added: commands put on the ring, both paths (debugfs statistics)
  * @notified: notifications sent to the device (debugfs statistics)
  * @parked_total: commands that found the ring full (debugfs statistics)
+ * @held_total: requests handed back to blk-mq to merge (debugfs statistics)
  * @plug_cb: defers the notification to the end of a task's plug
  * @plug_owner: task whose plug holds @plug_cb, or NULL
  * @plug_busy: bit 0 set while @plug_cb is on a plug
@@ -137,11 +141,15 @@ struct virtblk_cmd_cache {
  */
 struct virtblk_vq {
 	struct virtqueue *vq;
-	spinlock_t lock;	/* ring, parked, counters */
+	spinlock_t lock;	/* ring, parked, stopped_hctx, counters */
 	struct list_head parked;
+	struct blk_mq_hw_ctx *stopped_hctx;
+	unsigned int rq_queued;
+	sector_t next_sector;
 	u64 added;
 	u64 notified;
 	u64 parked_total;
+	u64 held_total;
 	struct blk_plug_cb plug_cb;
 	struct task_struct *plug_owner;
 	unsigned long plug_busy;

@@ -5,7 +5,8 @@
 # paths, and the completion (or, on a poll queue, the poller) moves them
 # onto the ring.  The hidden request disk has more tags than the ring has
 # slots, so that blk-mq hands the driver the next requests before there is
-# room for them.
+# room for them; but a request continuing a parked stream is held back in
+# blk-mq, to merge.
 #
 # VBLK_PARK_TAGS="NAME:TAGS ...": the disks to test and the tags each
 # hardware context of their hidden disk must have (twice what fills the
@@ -20,17 +21,18 @@ vblk_ours || fail "needs the adaptive driver"
 grep -qw debugfs /proc/mounts || mount -t debugfs none /sys/kernel/debug ||
 	fail "cannot mount debugfs"
 
-# parked QUEUES [PREFIX]: commands parked so far on the queues whose name
-# starts with PREFIX (all by default).
-parked() {
-	awk -v p="$2" 'p == "" || index($1, p) == 1 {
-			for (i = 2; i < NF; i += 2) if ($i == "parked") s += $(i + 1)
+# count COUNTER [PREFIX]: parked|held so far, summed over the queues whose
+# name starts with PREFIX (all by default).
+count() {
+	awk -v f="$1" -v p="$2" 'p == "" || index($1, p) == 1 {
+			for (i = 2; i < NF; i += 2) if ($i == f) s += $(i + 1)
 		}
-		END { print s + 0 }' "$1"
+		END { print s + 0 }' "$queues"
 }
 
-# verify NAME FIO-ARGS...: 4k random writes read back and checked, 64 in
-# flight, bounded in time (a parked command nobody moves never completes).
+# verify NAME FIO-ARGS...: 4k writes (random unless FIO-ARGS say) read
+# back and checked, 64 in flight, bounded in time (a parked command nobody
+# moves, or a held-back request nobody reruns, never completes).
 verify() {
 	local name=$1
 	shift
@@ -87,25 +89,47 @@ for spec in $VBLK_PARK_TAGS; do
 	for p in $VBLK_PATHS; do
 		vblk_set_path "$sys" $p || fail "$name: cannot switch to $p"
 		vblk_settle
-		before=$(parked "$queues")
+		p0=$(count parked)
+		h0=$(count held)
 		verify "$name-$p" --ioengine=libaio
-		n=$(($(parked "$queues") - before))
+		n=$(($(count parked) - p0))
+		h=$(($(count held) - h0))
 		idle
-		ktap_log "$name, $p path: 64 in flight verified, $n commands parked"
+		ktap_log "$name, $p path, random: 64 in flight verified, $n commands parked, $h held back"
 		case $name-$p in
 		noroom*-request) [ "$n" = 0 ] ||
 			fail "$name, $p: $n requests parked with no more tags than ring slots" ;;
 		*) [ "$n" -gt 0 ] || fail "$name, $p: nothing parked at 64 in flight" ;;
 		esac
+		# Random writes rarely continue the previous one: a few may.
+		[ $((h * 4)) -le "$n" ] ||
+			fail "$name, $p: $h random writes held back for $n parked"
 	done
+
+	# A sequential stream: requests that continue the last one queued go
+	# back to the scheduler to merge while one of them is parked.
+	vblk_set_path "$sys" request || fail "$name: cannot switch to request"
+	vblk_settle
+	p0=$(count parked)
+	h0=$(count held)
+	verify "$name-sequential" --ioengine=libaio --rw=write
+	n=$(($(count parked) - p0))
+	h=$(($(count held) - h0))
+	idle
+	ktap_log "$name, request path, sequential: 64 in flight verified, $n parked, $h held back"
+	case $name in
+	noroom*) [ "$n$h" = 00 ] ||
+		fail "$name: $n parked, $h held back with no more tags than ring slots" ;;
+	*) [ "$h" -gt 0 ] || fail "$name: no sequential request held back ($n parked)" ;;
+	esac
 
 	# Poll queues have no interrupt to drain their park.
 	if grep -q "^req_poll" "$queues"; then
 		vblk_set_path "$sys" request || fail "$name: cannot switch to request"
 		vblk_settle
-		before=$(parked "$queues" req_poll)
+		p0=$(count parked req_poll)
 		verify "$name-polled" --ioengine=io_uring --hipri
-		n=$(($(parked "$queues" req_poll) - before))
+		n=$(($(count parked req_poll) - p0))
 		idle
 		ktap_log "$name, polled requests: 64 in flight verified, $n parked on the poll queue"
 		[ "$n" -gt 0 ] || fail "$name: nothing parked on the poll queue"
