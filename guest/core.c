@@ -114,13 +114,8 @@ bool virtblk_ring_idle(struct virtblk_vq *bvq)
 	return bvq->vq->num_free == virtqueue_get_vring_size(bvq->vq);
 }
 
-/**
- * virtblk_drain_parked - move parked commands onto the ring
- * @bvq: queue, with its lock held
- *
- * Return: true if the device must be notified.
- */
-bool virtblk_drain_parked(struct virtblk_vq *bvq)
+/* Move parked commands onto the ring; true if the device must be notified */
+static bool virtblk_drain_parked(struct virtblk_vq *bvq)
 {
 	struct virtblk_cmd *cmd, *next;
 	bool added = false;
@@ -133,6 +128,29 @@ bool virtblk_drain_parked(struct virtblk_vq *bvq)
 	}
 
 	return added && virtblk_kick_prepare(bvq);
+}
+
+/**
+ * virtblk_space_freed - hand ring space freed by reaping to who waits
+ * @bvq: queue, with its lock held, after used buffers were reaped
+ *
+ * Parked commands first, then the hardware context stopped on a
+ * held-back request, if any, and nothing else: unlike a restart of every
+ * stopped context, that costs nothing when none was stopped.
+ *
+ * Return: true if the device must be notified.
+ */
+bool virtblk_space_freed(struct virtblk_vq *bvq)
+{
+	bool notify = false;
+
+	if (unlikely(!list_empty(&bvq->parked)))
+		notify = virtblk_drain_parked(bvq);
+	if (unlikely(bvq->stopped_hctx)) {
+		blk_mq_start_stopped_hw_queue(bvq->stopped_hctx, true);
+		bvq->stopped_hctx = NULL;
+	}
+	return notify;
 }
 
 /**
@@ -231,9 +249,7 @@ unsigned int virtblk_cpu_to_queue(struct virtio_blk *vblk)
  * is dropped, so that completion handlers may submit I/O again.  Freed
  * ring space goes to parked commands at once, from this interrupt: the
  * device gets its next command without waiting for a submitter or a
- * worker to be scheduled.  Then the hardware context this queue stopped,
- * if any, is restarted, and nothing else: unlike a restart of every
- * stopped context, that costs nothing when none was stopped.
+ * worker to be scheduled (virtblk_space_freed()).
  */
 void virtblk_done(struct virtqueue *vq)
 {
@@ -261,14 +277,8 @@ void virtblk_done(struct virtqueue *vq)
 		}
 	} while (!virtqueue_enable_cb(vq));
 
-	if (found) {
-		if (unlikely(!list_empty(&bvq->parked)))
-			notify = virtblk_drain_parked(bvq);
-		if (unlikely(bvq->stopped_hctx)) {
-			blk_mq_start_stopped_hw_queue(bvq->stopped_hctx, true);
-			bvq->stopped_hctx = NULL;
-		}
-	}
+	if (found)
+		notify = virtblk_space_freed(bvq);
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
 	if (notify)

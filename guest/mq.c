@@ -351,14 +351,8 @@ static int virtblk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 			virtblk_rq_done(rq);
 	}
 	/* Poll queues have no interrupt: the poller moves parked requests. */
-	if (found) {
-		if (unlikely(!list_empty(&bvq->parked)))
-			notify = virtblk_drain_parked(bvq);
-		if (unlikely(bvq->stopped_hctx)) {
-			blk_mq_start_stopped_hw_queue(bvq->stopped_hctx, true);
-			bvq->stopped_hctx = NULL;
-		}
-	}
+	if (found)
+		notify = virtblk_space_freed(bvq);
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
 	if (notify)

@@ -215,7 +215,7 @@ blk_status_t virtblk_result(u8 status);
 void virtblk_init_cmd(struct virtblk_cmd *cmd);
 bool virtblk_queue_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd);
 bool virtblk_ring_idle(struct virtblk_vq *bvq);
-bool virtblk_drain_parked(struct virtblk_vq *bvq);
+bool virtblk_space_freed(struct virtblk_vq *bvq);
 void virtblk_requeue_work(struct work_struct *work);
 bool virtblk_kick_prepare(struct virtblk_vq *bvq);
 void virtblk_kick(struct virtblk_vq *bvq);
