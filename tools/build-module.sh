@@ -3,8 +3,11 @@
 #
 # Build an out-of-tree module against the guest kernel's headers with W=1
 # (and sparse on every file with --sparse).  Fails when the build prints
-# any warning.  Usage: build-module.sh [--sparse] [DIR]  (default: the
-# project's top-level Kbuild, i.e. guest/virtio_blk.ko).
+# any warning.  Usage: build-module.sh [--sparse] [--name NAME] [DIR]
+# (default: the project's top-level Kbuild, i.e. guest/virtio_blk.ko).
+# --name NAME builds the module as NAME.ko from a copy of the sources in
+# $VBLK_CACHE/module-NAME (Kbuild cannot put a second build of the same
+# objects beside the first); tools/bench loads it beside the stock driver.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -13,7 +16,23 @@ if [ "${1:-}" = --sparse ]; then
 	sparse="C=2"
 	shift
 fi
+name=
+if [ "${1:-}" = --name ]; then
+	name=${2:?--name needs a module name}
+	[[ $name =~ ^[a-z][a-z0-9_]*$ ]] || die "--name $name: not a module name"
+	shift 2
+fi
 dir=$(cd "${1:-$VBLK_ROOT}" && pwd)
+if [ -n "$name" ]; then
+	copy=$VBLK_CACHE/module-$name
+	rm -rf "$copy"
+	mkdir -p "$copy"
+	(cd "$dir" && cp -r Kbuild guest include "$copy/") ||
+		die "copying the module's sources from $dir failed"
+	find "$copy" -name '*.o' -o -name '*.ko' -o -name '*.mod*' -o -name '.*.cmd' |
+		xargs -r rm -f
+	dir=$copy
+fi
 . "$(bash "$VBLK_ROOT/tools/get-kernel.sh")"
 if [ -n "$sparse" ] && ! command -v sparse >/dev/null; then
 	die "sparse is not installed (run tools/host-setup.sh)"
@@ -22,7 +41,8 @@ fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 # shellcheck disable=SC2086
-if ! make -C "$KDIR" M="$dir" W=1 $sparse -j"$(nproc)" modules >"$out" 2>&1; then
+if ! make -C "$KDIR" M="$dir" W=1 $sparse ${name:+VBLK_MODNAME=$name} \
+	-j"$(nproc)" modules >"$out" 2>&1; then
 	cat "$out" >&2
 	die "module build failed in $dir"
 fi

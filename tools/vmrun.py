@@ -372,9 +372,13 @@ class VM:
     def __init__(self, disks, driver="ours", modparams="", cmd="true",
                  timeout=300, qemu=None, machine="pc", smp=2, mem="1G",
                  append="", qemu_args=(), udev=True, echo=True, files=(), env=None,
-                 host_actions=None):
+                 host_actions=None, module=None):
         self.disks = disks
         self.driver = driver
+        # Our module: guest/virtio_blk.ko unless @module names another build
+        # (driver "both" loads it beside the stock virtio_blk, which must
+        # then be a build under another name: tools/build-module.sh --name).
+        self.module = module or os.path.join(ROOT, "guest", "virtio_blk.ko")
         self.modparams = modparams
         self.cmd = cmd
         self.timeout = timeout
@@ -408,10 +412,13 @@ class VM:
     def _overlay(self, base):
         ov = os.path.join(self.workdir, "overlay")
         os.makedirs(os.path.join(ov, "vblk"))
-        if self.driver == "ours":
-            ko = os.path.join(ROOT, "guest", "virtio_blk.ko")
+        if self.driver in ("ours", "both"):
+            ko = self.module
             if not os.path.exists(ko):
                 raise RuntimeError(f"{ko} missing: build it first (make module)")
+            if self.driver == "both" and os.path.basename(ko) == "virtio_blk.ko":
+                raise RuntimeError(f"{ko}: driver both needs our module under "
+                                   "another name than the stock virtio_blk")
             shutil.copy(ko, os.path.join(ov, "vblk"))
         sel = os.path.join(ROOT, "selftests")
         if os.path.isdir(sel):
@@ -433,6 +440,7 @@ class VM:
         present = [d for d in self.disks if not d.absent and not d.hotplug]
         conf = {
             "VBLK_DRIVER": self.driver,
+            "VBLK_MODULE": os.path.basename(self.module)[:-len(".ko")],
             "VBLK_MODPARAMS": self.modparams,
             "VBLK_NDISKS": str(len(present)),
             "VBLK_DISKS": " ".join(d.name for d in present),
@@ -730,9 +738,13 @@ def selftests_cmd(tests):
 def main():
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--driver", choices=("ours", "stock", "none"), default="ours",
+    ap.add_argument("--driver", choices=("ours", "stock", "both", "none"), default="ours",
                     help="virtio_blk to load: ours (guest/virtio_blk.ko), the stock "
-                         "in-tree module, or none (the command loads it)")
+                         "in-tree module, both (the stock one binds the disks, ours "
+                         "is loaded beside it: needs --module) or none (the command "
+                         "loads it)")
+    ap.add_argument("--module", metavar="KO",
+                    help="our module's file (default guest/virtio_blk.ko)")
     ap.add_argument("--module-param", action="append", default=[], metavar="K=V",
                     help="virtio_blk module parameter (repeatable)")
     ap.add_argument("--disk", action="append", default=[], metavar="NAME:CLASS[:k=v,...]")
@@ -764,7 +776,8 @@ def main():
     if len(set(names)) != len(names):
         ap.error("disk names must be unique")
     cmd = opts.cmd if opts.cmd is not None else selftests_cmd(opts.selftests.split())
-    vm = VM(disks, driver=opts.driver, modparams=" ".join(opts.module_param), cmd=cmd,
+    vm = VM(disks, driver=opts.driver, module=opts.module,
+            modparams=" ".join(opts.module_param), cmd=cmd,
             timeout=opts.timeout, qemu=opts.qemu, machine=opts.machine, smp=opts.smp,
             mem=opts.mem, append=opts.append, qemu_args=opts.qemu_arg,
             udev=not opts.no_udev, files=opts.file,

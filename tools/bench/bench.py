@@ -6,10 +6,14 @@ automatic choice.
 
 Every figure is a ratio measured inside one run:
 
-- wall-clock IOPS and latency from alternating boots (round 1: stock,
-  request, bio, auto; round 2: the same order; ...).  One boot per (round,
-  driver) attaches the disks of every device class and runs every cell;
-  medians and spreads over the rounds are reported;
+- wall-clock IOPS and latency from alternating runs: one boot per round
+  attaches the disks of every device class, loads the stock virtio_blk
+  and ours (built as vblk_bench) side by side, and runs every cell once
+  per driver variant in turn (stock, request, bio, auto), rebinding the
+  disks between runs; medians and spreads over the rounds are reported.
+  Runs of the variants are seconds apart: on this shared host the speed
+  of the guest drifts by tens of percent within minutes, far more than
+  the drivers differ;
 - guest instructions per I/O from QEMU's libinsn TCG plugin, as the
   difference of two boots doing N1 and N2 I/Os of the same cell:
   (insn(N2) - insn(N1)) / (ios(N2) - ios(N1));
@@ -51,6 +55,9 @@ GUEST_SCRIPT = os.path.join(BENCH, "guest-bench.sh")
 QEMU_BUILD = os.path.join(vmrun.CACHE, "qemu", "build")
 QEMU = os.path.join(QEMU_BUILD, "qemu-system-x86_64")
 LIBINSN = os.path.join(QEMU_BUILD, "tests", "tcg", "plugins", "libinsn.so")
+# Our module under another name, to load beside the stock virtio_blk.
+BENCH_MODULE = "vblk_bench"
+BENCH_KO = os.path.join(vmrun.CACHE, f"module-{BENCH_MODULE}", "guest", f"{BENCH_MODULE}.ko")
 DOC = os.path.join(ROOT, "Documentation", "block", "virtio_blk-adaptive-results.rst")
 BS = 4096
 # Mean CPUs others may keep busy during a run before its page says "busy"
@@ -114,6 +121,8 @@ class Cell:
 def prepare():
     """Build or fetch everything a guest run needs, and the chart's library."""
     vmrun.prepare()
+    subprocess.run(["bash", os.path.join(TOOLS, "build-module.sh"), "--name", BENCH_MODULE],
+                   check=True)
     if not os.path.exists(LIBINSN):
         raise RuntimeError(f"{LIBINSN} missing: run tools/build-qemu.sh")
     if importlib.util.find_spec("matplotlib") is None:
@@ -220,9 +229,11 @@ def boot(driver, classes, cells_text, timeout, host_bio, qemu_args=(), append=""
          env=None, output=None, host_actions=None):
     """Boot one guest with a disk per class, run the cells, return
     (parsed results, the host's decision per class, error text or None).
+    @driver is a variant of DRIVERS, or "both" (the stock driver and
+    ours side by side; @env's BENCH_VARIANTS says which to run).
     @append, @env and @host_actions go to vmrun.VM; @output, a list,
     receives the guest's raw output."""
-    kind, modparams = DRIVERS[driver]
+    kind, modparams = DRIVERS.get(driver, (driver, ""))
     disks = []
     for cls in classes:
         spec = f"{cls}:{CLASSES[cls]}"
@@ -238,6 +249,7 @@ def boot(driver, classes, cells_text, timeout, host_bio, qemu_args=(), append=""
                       cmd="sh /vblk/files/guest-bench.sh", timeout=timeout,
                       qemu_args=qemu_args, echo=False, udev=False, append=append,
                       env=env, host_actions=host_actions,
+                      module=BENCH_KO if kind == "both" else None,
                       files=[GUEST_SCRIPT, f"{cells_file}:/vblk/files/cells"])
         probes = {}
         try:
@@ -266,20 +278,23 @@ def boot(driver, classes, cells_text, timeout, host_bio, qemu_args=(), append=""
 
 
 def measure_wallclock(opts, cells, data, save):
-    """Alternating timed boots; append one record per (round, driver, cell)."""
+    """One boot per round, every cell run by every variant in turn; append
+    one record per (round, driver, cell)."""
     classes = sorted({c.cls for c in cells}, key=list(CLASSES).index)
     text = "".join(f"{c.id} {c.cls} {c.fio_args(runtime=opts.runtime)}\n" for c in cells)
-    timeout = 180 + len(cells) * (opts.runtime + 60)
+    runs = len(cells) * len(opts.drivers)
+    timeout = 180 + runs * (opts.runtime + 30)
+    env = {"BENCH_VARIANTS": " ".join(opts.drivers)}
     for rnd in range(1, opts.rounds + 1):
-        for driver in opts.drivers:
-            t0 = time.time()
-            results, probes, error = boot(driver, classes, text, timeout,
-                                          data["meta"]["host_bio_property"])
-            ok = 0
-            for c in cells:
+        t0 = time.time()
+        results, probes, error = boot("both", classes, text, timeout,
+                                      data["meta"]["host_bio_property"], env=env)
+        ok = 0
+        for c in cells:
+            for driver in opts.drivers:
                 rec = {"round": rnd, "driver": driver, "cell": c.id,
                        "host_probe": probes.get(c.cls)}
-                res = results.get(c.id)
+                res = results.get(f"{c.id}/{driver}")
                 if res and res["status"] == 0:
                     rec.update(fio_figures(c, res))
                     ok += 1
@@ -290,9 +305,9 @@ def measure_wallclock(opts, cells, data, save):
                 if error:
                     rec["boot_error"] = error
                 data["wallclock"].append(rec)
-            log(f"round {rnd}/{opts.rounds} {driver}: {ok}/{len(cells)} cells "
-                f"in {time.time() - t0:.0f} s{'; ' + error if error else ''}")
-            save()
+        log(f"round {rnd}/{opts.rounds}: {ok}/{runs} runs "
+            f"in {time.time() - t0:.0f} s{'; ' + error if error else ''}")
+        save()
 
 
 def measure_insn(opts, cells, data, save):
@@ -811,7 +826,7 @@ def parse_args(argv):
     ap.add_argument("--depths", default=",".join(map(str, DEPTHS)),
                     help="queue depths (default 1,16)")
     ap.add_argument("--drivers", default=",".join(DRIVERS),
-                    help=f"variants, in boot order (default {','.join(DRIVERS)})")
+                    help=f"variants, in the order they run (default {','.join(DRIVERS)})")
     ap.add_argument("--insn-ios", help="N1,N2: I/Os of the two instruction-count boots "
                     "(default 20000,220000; quick 1000,41000)")
     ap.add_argument("--insn-classes", default="ram",
@@ -913,11 +928,12 @@ def main(argv):
         with open(part, "w") as f:
             json.dump(data, f, indent=1)
 
-    # Rough costs on a quiet machine: a boot ~30 s (~45 s under the
-    # plugin), fio ~1.5 s on top of its runtime, ~3000 IOPS under the plugin.
-    boot_s = 30 + len(cells) * (opts.runtime + 1.5)
+    # Rough costs on a quiet machine: a boot ~20 s (~45 s under the
+    # plugin), fio and the rebinding ~0.5 s on top of the runtime, ~3000
+    # IOPS under the plugin.
+    round_s = 20 + len(cells) * len(opts.drivers) * (opts.runtime + 0.5)
     insn_s = 2 * 45 + sum(opts.insn_ios) / 3000
-    eta = (opts.rounds * len(opts.drivers) * boot_s
+    eta = (opts.rounds * round_s
            + len(insn_cells) * opts.insn_rounds * len(opts.drivers) * insn_s) / 60
     log(f"{len(cells)} cells x {len(opts.drivers)} drivers x {opts.rounds} rounds, "
         f"instructions for {len(insn_cells)} cells: roughly {eta:.0f} min")
