@@ -184,7 +184,8 @@ def qtest(g, state):
 def host_script(g, state, name, needs_qemu):
     """A KTAP script in selftests/host/: probe_matrix.py (the host's probe
     without a guest), vhost_user_blk_test.py (the test back end alone),
-    bench_report_test.py (the benchmark's verdicts and reports)."""
+    bench_report_test.py (the benchmark's verdicts and reports),
+    bench_guest_test.py (the benchmark's runs in a guest, tiny)."""
     stem = name[:-3]
     if needs_qemu and not (state.get("qemu-build") and state.get("firmware")):
         g.add(False, stem, "QEMU build missing")
@@ -391,6 +392,7 @@ def main():
     run_group("host-probe", host_script, state, "probe_matrix.py", True)
     run_group("host-vhost", host_script, state, "vhost_user_blk_test.py", False)
     run_group("host-bench", host_script, state, "bench_report_test.py", False)
+    run_group("bench-guest", host_script, state, "bench_guest_test.py", True)
     run_group("runner", runner, state)
     run_group("install", install, state, opts.timeout)
     for name, args, tests in vm_groups():
