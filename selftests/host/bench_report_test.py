@@ -146,8 +146,8 @@ def test_targets(k):
     t = verdicts(measurements(iops={(ram16, "auto"): 120.0}))
     text = " ".join(t["P3"]["details"])
     k.check(status(t, "P3") == "miss" and "auto ran the bio path too" in text
-            and "spreads 2% and 2%" in text,
-            "P3 miss on the same path says so, with both spreads", t["P3"])
+            and "rounds 0.86x-0.86x" in text,
+            "P3 miss on the same path says so, with the per-round ratios", t["P3"])
 
     t = verdicts(measurements(paths={(ram16, "auto"): "request"}))
     text = " ".join(t["P3"]["details"])
@@ -156,8 +156,11 @@ def test_targets(k):
 
     t = verdicts(measurements(iops={("slow-rnd-read-qd1", "request"): 95.0}))
     text = " ".join(t["P4"]["details"])
-    k.check(status(t, "P4") == "miss" and "request/stock IOPS 0.95x (spreads" in text,
-            "P4 misses at 0.95x stock IOPS, with spreads", t["P4"])
+    k.check(status(t, "P4") == "miss"
+            and "request/stock IOPS 0.950x (rounds 0.95x-0.95x)" in text
+            and "instructions" not in text,
+            "P4 misses at 0.95x stock IOPS, with the per-round ratios, and "
+            "lists no instruction ratio that passes", t["P4"])
 
     t = verdicts(measurements(insn={(ram16, "request"): 19000.0}))
     k.check(status(t, "P4") == "miss", "P4 misses at 0.95x stock instructions on ram", t["P4"])
