@@ -67,3 +67,24 @@ vblk_unload() {
 		sleep 0.1
 	done
 }
+
+# vblk_fio_verified SECONDS NAME DEV FIO-ARGS...: a 4k write job on DEV
+# (random unless FIO-ARGS say otherwise) that reads back and checks
+# every block (crc32c).  Fails the test when fio has not finished after
+# SECONDS (killed: an I/O that never completes), fails, or reports an
+# error.  fio's report stays in /tmp/vblk_fio.out (a file, not a pipe: a
+# killed fio stuck in the kernel must not hold the test's output).
+vblk_fio_verified() {
+	local secs=$1 name=$2 dev=$3
+	shift 3
+	timeout -s KILL "$secs" fio --output=/tmp/vblk_fio.out --name="$name" \
+		--filename="$dev" --direct=1 --rw=randwrite --bs=4k \
+		--verify=crc32c --verify_fatal=1 "$@" >/tmp/vblk_fio.err 2>&1
+	case $? in
+	0) ;;
+	137) fail "$name: fio did not finish in $secs s (an I/O never completed?)" ;;
+	*) cat /tmp/vblk_fio.out /tmp/vblk_fio.err; fail "$name: fio failed" ;;
+	esac
+	grep -q "err= 0" /tmp/vblk_fio.out ||
+		{ cat /tmp/vblk_fio.out; fail "$name: fio reported errors"; }
+}

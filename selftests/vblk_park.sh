@@ -36,17 +36,8 @@ count() {
 verify() {
 	local name=$1
 	shift
-	timeout -s KILL 120 fio --output=/tmp/vblk_park.fio --name="$name" \
-		--filename="$dev" --direct=1 --rw=randwrite --bs=4k --size=16M \
-		--iodepth=64 --iodepth_batch_submit=16 --verify=crc32c \
-		--verify_fatal=1 "$@" >/tmp/vblk_park.err 2>&1
-	case $? in
-	0) ;;
-	137) fail "$name: fio did not finish in 120 s (a parked command stuck?)" ;;
-	*) cat /tmp/vblk_park.fio /tmp/vblk_park.err; fail "$name: fio failed" ;;
-	esac
-	grep -q "err= 0" /tmp/vblk_park.fio ||
-		{ cat /tmp/vblk_park.fio; fail "$name: fio reported errors"; }
+	vblk_fio_verified 120 "$name" "$dev" --size=16M --iodepth=64 \
+		--iodepth_batch_submit=16 "$@"
 }
 
 # idle: nothing left in flight on the disk or its hidden disk.

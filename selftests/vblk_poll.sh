@@ -92,25 +92,15 @@ irqs() {
 		END { print n + 0 }' /proc/interrupts
 }
 
-# job NAME FIO-ARGS...: a 4k random write + verify job, bounded in time
-# (a polled request nobody reaps never completes).  fio's output goes to
-# a file: a killed fio stuck in the kernel must not hold the test's pipe.
+# job NAME FIO-ARGS...: a 4k random write + verify job of $ios I/Os,
+# bounded in time (a polled request nobody reaps never completes).
 job() {
 	local name=$1
 	shift
-	timeout -s KILL 90 fio --output=/tmp/vblk_poll.fio --name="$name" \
-		--filename="$dev" --direct=1 --ioengine=io_uring --iodepth=8 \
-		--rw=randwrite --bs=4k --size=${mb}M --verify=crc32c \
-		--verify_fatal=1 "$@" >/tmp/vblk_poll.err 2>&1
-	case $? in
-	0) ;;
-	137) fail "$name: fio did not finish in 90 s (completions not reaped?)" ;;
-	*) cat /tmp/vblk_poll.fio /tmp/vblk_poll.err; fail "$name: fio failed" ;;
-	esac
-	grep -q "err= 0" /tmp/vblk_poll.fio ||
-		{ cat /tmp/vblk_poll.fio; fail "$name: fio reported errors"; }
-	grep -q "issued rwts: total=$((ios / 2)),$((ios / 2))," /tmp/vblk_poll.fio ||
-		{ cat /tmp/vblk_poll.fio; fail "$name: fio did not do $ios I/Os"; }
+	vblk_fio_verified 90 "$name" "$dev" --ioengine=io_uring --iodepth=8 \
+		--size=${mb}M "$@"
+	grep -q "issued rwts: total=$((ios / 2)),$((ios / 2))," /tmp/vblk_fio.out ||
+		{ cat /tmp/vblk_fio.out; fail "$name: fio did not do $ios I/Os"; }
 }
 
 # measured PATH NAME FIO-ARGS...: run a job on PATH with udev paused;

@@ -40,7 +40,7 @@ _spec.loader.exec_module(profile)
 CELLS = [bench.Cell(cls, w, d) for cls in ("ram", "slow")
          for w in ("rnd-read", "seq-write") for d in (1, 16)]
 DRIVERS = ["stock", "request", "bio", "auto"]
-PLAN = 39
+PLAN = 40
 
 # IOPS per driver that meet every target: bio well ahead on ram, request
 # ahead on slow storage (far ahead on sequential), auto on the winner's path.
@@ -124,6 +124,13 @@ def test_targets(k):
     t = verdicts(data)
     k.check(status(t, "P1") == "pass", "IOPS ratios pair the runs of one round",
             t["P1"])
+
+    orders = [bench.round_order(DRIVERS, r) for r in range(1, 9)]
+    places = {d: sorted(o.index(d) for o in orders) for d in DRIVERS}
+    k.check(orders[0] == DRIVERS and orders[4] == DRIVERS
+            and all(sorted(o) == sorted(DRIVERS) for o in orders)
+            and all(p == [0, 0, 1, 1, 2, 2, 3, 3] for p in places.values()),
+            "every variant runs in every place equally often over the rounds", orders)
 
     t = verdicts(measurements(insn={(ram1, "bio"): 16000.0}))
     k.check(status(t, "P1") == "miss" and "instructions/I/O 0.80x" in " ".join(t["P1"]["details"]),

@@ -9,8 +9,10 @@ Every figure is a ratio measured inside one run:
 - wall-clock IOPS and latency from alternating runs: one boot per round
   attaches the disks of every device class, loads the stock virtio_blk
   and ours (built as vblk_bench) side by side, and runs every cell once
-  per driver variant in turn (stock, request, bio, auto), rebinding the
-  disks between runs; medians and spreads over the rounds are reported.
+  per driver variant in turn (stock, request, bio, auto; the order
+  rotates by one each round), rebinding the disks between runs; medians
+  and spreads over the rounds are reported, a ratio is the median of the
+  ratios within each round.
   Runs of the variants are seconds apart: on this shared host the speed
   of the guest drifts by tens of percent within minutes, far more than
   the drivers differ;
@@ -88,8 +90,8 @@ DRIVERS = {
 # the boots' own variation (~1% of ~5 G instructions): by default they
 # are taken for the cells of target P1 only.
 # Rounds are many and runs short because the host's speed drifts within
-# seconds: runs of one round ~30 s apart pair better than ~45 s apart.
-FULL = {"rounds": 8, "runtime": 6, "workloads": list(WORKLOADS),
+# seconds: the runs of one round pair better the closer they are.
+FULL = {"rounds": 8, "runtime": 4, "workloads": list(WORKLOADS),
         "insn_ios": (20000, 220000), "insn_workloads": ["rnd-read"],
         "insn_depths": list(DEPTHS), "probe_reps": 10}
 QUICK = {"rounds": 1, "runtime": 1, "workloads": ["seq-read", "rnd-read"],
@@ -279,6 +281,17 @@ def boot(driver, classes, cells_text, timeout, host_bio, qemu_args=(), append=""
     return guest_results(vm.output), probes, error
 
 
+def round_order(drivers, rnd):
+    """The order the variants run in, in round @rnd (from 1): rotated one
+    place per round, so that each variant runs first, second, ... equally
+    often over len(@drivers) rounds (a run's place in the sequence tells:
+    on the fast class the host's page cache fills up with every write
+    run, and a fixed order kept the fourth variant 10% behind the third
+    on the same code)."""
+    k = (rnd - 1) % len(drivers)
+    return drivers[k:] + drivers[:k]
+
+
 def measure_wallclock(opts, cells, data, save):
     """One boot per round, every cell run by every variant in turn; append
     one record per (round, driver, cell)."""
@@ -286,9 +299,9 @@ def measure_wallclock(opts, cells, data, save):
     text = "".join(f"{c.id} {c.cls} {c.fio_args(runtime=opts.runtime)}\n" for c in cells)
     runs = len(cells) * len(opts.drivers)
     timeout = 180 + runs * (opts.runtime + 30)
-    env = {"BENCH_VARIANTS": " ".join(opts.drivers)}
     for rnd in range(1, opts.rounds + 1):
         t0 = time.time()
+        env = {"BENCH_VARIANTS": " ".join(round_order(opts.drivers, rnd))}
         results, probes, error = boot("both", classes, text, timeout,
                                       data["meta"]["host_bio_property"], env=env)
         ok = 0
@@ -844,7 +857,7 @@ def parse_args(argv):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, help="rounds (default 8; quick 1)")
     ap.add_argument("--runtime", type=int,
-                    help="seconds per timed fio run (default 6; quick 1)")
+                    help="seconds per timed fio run (default 4; quick 1)")
     ap.add_argument("--classes", default=",".join(CLASSES),
                     help=f"device classes (default {','.join(CLASSES)})")
     ap.add_argument("--workloads",
