@@ -6,7 +6,7 @@ tools/bench/bench.py turns measurements into medians, ratios and the
 pass/miss verdicts of targets P1-P5, and writes the results page from
 them; tools/bench/ringtrace.py reads QEMU trace logs.  A mistake there
 would publish a wrong verdict from right measurements, and a full run
-takes two hours, so the logic is checked here on made-up measurements
+takes over an hour, so the logic is checked here on made-up measurements
 whose verdicts are known: every target passing and each one missing,
 incomplete runs, the explanations a miss carries, the parsing of the
 guest's output and of trace logs, the reports written from a results
