@@ -17,10 +17,8 @@ Output is KTAP; exit status 0 when everything passed.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -28,6 +26,7 @@ TOOLS = os.path.join(ROOT, "tools")
 sys.path.insert(0, os.path.join(TOOLS, "bench"))
 sys.path.insert(0, TOOLS)
 import bench  # noqa: E402
+import ktap  # noqa: E402
 import vmrun  # noqa: E402
 
 PY = sys.executable or "python3"
@@ -40,20 +39,6 @@ EXPECT = {
     "bio": {"ram": ("bio", "module parameter"), "slow": ("bio", "module parameter")},
     "auto": {"ram": ("bio", "host hint"), "slow": ("request", "module default")},
 }
-
-
-class KTAP:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def check(self, ok, name, why=""):
-        self.n += 1
-        if not ok:
-            self.failed += 1
-            for line in str(why).splitlines()[-20:] or [""]:
-                print(f"# {line}")
-        print(f"{'ok' if ok else 'not ok'} {self.n} {name}", flush=True)
 
 
 def run(args, **kw):
@@ -140,21 +125,12 @@ def test_bad_variant(k):
 
 
 def main():
-    print("KTAP version 1")
-    print(f"1..{PLAN}")
-    k = KTAP()
-    tmp = tempfile.mkdtemp(prefix="vblk-bench-guest-")
-    try:
-        test_build(k)
-        test_both_needs_rename(k)
-        test_quick_run(k, tmp)
-        test_bad_variant(k)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    if k.n != PLAN:
-        print(f"# planned {PLAN} tests, ran {k.n}")
-        return 1
-    return 1 if k.failed else 0
+    return ktap.run(PLAN, [
+        lambda k, tmp: test_build(k),
+        lambda k, tmp: test_both_needs_rename(k),
+        test_quick_run,
+        lambda k, tmp: test_bad_variant(k),
+    ], "vblk-bench-guest-", why_lines=20)
 
 
 if __name__ == "__main__":

@@ -20,15 +20,14 @@ import importlib.util
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH_DIR = os.path.join(HERE, "..", "..", "tools", "bench")
 sys.path.insert(0, BENCH_DIR)
 import bench  # noqa: E402
+import ktap  # noqa: E402
 import ringtrace  # noqa: E402
 
 # tools/bench/profile.py, by path: "profile" is also a standard module.
@@ -82,20 +81,6 @@ def verdicts(data, probe=None):
                       "ms": {"auto": [10.0], "off": [9.0]}, "reported": []}
     summary = bench.summarize(data, CELLS, DRIVERS)
     return {t["id"]: t for t in bench.targets(summary, CELLS, probe)}
-
-
-class KTAP:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def check(self, ok, name, why=""):
-        self.n += 1
-        if not ok:
-            self.failed += 1
-            for line in str(why).splitlines() or [""]:
-                print(f"# {line}")
-        print(f"{'ok' if ok else 'not ok'} {self.n} {name}", flush=True)
 
 
 def status(t, tid):
@@ -345,23 +330,14 @@ def test_ringtrace(k, tmp):
 
 
 def main():
-    print("KTAP version 1")
-    print(f"1..{PLAN}")
-    k = KTAP()
-    tmp = tempfile.mkdtemp(prefix="vblk-bench-test-")
-    try:
-        test_targets(k)
-        test_guest_results(k)
-        test_reports(k, tmp)
-        test_bad_args(k)
-        test_cpu_accounting(k)
-        test_ringtrace(k, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    if k.n != PLAN:
-        print(f"# planned {PLAN} tests, ran {k.n}")
-        return 1
-    return 1 if k.failed else 0
+    return ktap.run(PLAN, [
+        lambda k, tmp: test_targets(k),
+        lambda k, tmp: test_guest_results(k),
+        test_reports,
+        lambda k, tmp: test_bad_args(k),
+        lambda k, tmp: test_cpu_accounting(k),
+        test_ringtrace,
+    ], "vblk-bench-test-")
 
 
 if __name__ == "__main__":
