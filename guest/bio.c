@@ -103,29 +103,16 @@ static void virtblk_bio_prep_stage(struct virtblk_bio_cmd *bc)
 static void virtblk_bio_issue(struct virtblk_bio_cmd *bc, bool may_plug)
 {
 	struct virtblk_vq *bvq = bc->bvq;
-	struct virtio_blk *vblk = bvq->vblk;
 	bool deferred = may_plug && virtblk_defer_kick(bvq);
 	unsigned long flags;
-	bool notify = false;
-	bool idle = false;
+	bool queued;
 
 	virtblk_bio_prep_stage(bc);
 
 	spin_lock_irqsave(&bvq->lock, flags);
-	if (unlikely(!virtblk_queue_cmd(bvq, &bc->cmd))) {
-		/* Whatever is on the ring must run for space to free up. */
-		notify = virtblk_kick_prepare(bvq);
-		idle = virtblk_ring_idle(bvq);
-	} else if (!deferred) {
-		notify = virtblk_kick_prepare(bvq);
-	}
-	spin_unlock_irqrestore(&bvq->lock, flags);
-
-	if (notify)
-		virtqueue_notify(bvq->vq);
-	/* No completion will come to drain the park: retry from a worker. */
-	if (unlikely(idle))
-		mod_delayed_work(system_wq, &vblk->requeue_work, 1);
+	queued = virtblk_queue_cmd(bvq, &bc->cmd);
+	/* If parked, whatever is on the ring must run for space to free up. */
+	virtblk_submit_unlock(bvq, flags, !queued || !deferred);
 }
 
 /*

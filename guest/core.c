@@ -99,17 +99,12 @@ bool virtblk_queue_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd)
 	return false;
 }
 
-/**
- * virtblk_ring_idle - whether nothing of a queue is on its ring
- * @bvq: the queue, with its lock held
- *
- * A command parked on an idle ring (adding failed for want of memory, not
- * of space) has no completion coming to move it: see
- * virtblk_requeue_work().
- *
- * Return: true if every descriptor is free.
+/*
+ * Whether nothing of a queue is on its ring (its lock held).  A command
+ * parked on an idle ring (adding failed for want of memory, not of space)
+ * has no completion coming to move it: see virtblk_requeue_work().
  */
-bool virtblk_ring_idle(struct virtblk_vq *bvq)
+static bool virtblk_ring_idle(struct virtblk_vq *bvq)
 {
 	return bvq->vq->num_free == virtqueue_get_vring_size(bvq->vq);
 }
@@ -202,6 +197,33 @@ bool virtblk_kick_prepare(struct virtblk_vq *bvq)
 		return false;
 	bvq->notified++;
 	return true;
+}
+
+/**
+ * virtblk_submit_unlock - end a submission to a queue
+ * @bvq: the queue, locked by the caller with spin_lock_irqsave()
+ * @flags: the flags that spin_lock_irqsave() saved
+ * @kick: whether the device is to see what was added now (false while a
+ *	plug or a batch defers the notification)
+ *
+ * Drops the lock, then notifies the device if @kick and the ring asks for
+ * it.  Commands parked on an idle ring have no completion coming to move
+ * them: they are retried from virtblk_requeue_work().
+ */
+void virtblk_submit_unlock(struct virtblk_vq *bvq, unsigned long flags,
+			   bool kick)
+	__releases(&bvq->lock)
+{
+	bool notify = kick && virtblk_kick_prepare(bvq);
+	bool idle = unlikely(!list_empty(&bvq->parked)) &&
+		    virtblk_ring_idle(bvq);
+
+	spin_unlock_irqrestore(&bvq->lock, flags);
+
+	if (notify)
+		virtqueue_notify(bvq->vq);
+	if (unlikely(idle))
+		mod_delayed_work(system_wq, &bvq->vblk->requeue_work, 1);
 }
 
 /**

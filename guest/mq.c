@@ -215,8 +215,7 @@ static blk_status_t virtblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct request *rq = bd->rq;
 	struct virtblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	unsigned long flags;
-	bool notify = false;
-	bool idle = false;
+	bool queued;
 	blk_status_t status;
 
 	status = virtblk_rq_prep(vblk, rq, cmd);
@@ -229,10 +228,7 @@ static blk_status_t virtblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 		blk_mq_stop_hw_queue(hctx);
 		bvq->stopped_hctx = hctx;
 		bvq->held_total++;
-		notify = virtblk_kick_prepare(bvq);
-		spin_unlock_irqrestore(&bvq->lock, flags);
-		if (notify)
-			virtqueue_notify(bvq->vq);
+		virtblk_submit_unlock(bvq, flags, true);
 		virtblk_rq_unmap(rq, cmd);
 		virtblk_rq_cleanup(rq);
 		return BLK_STS_DEV_RESOURCE;
@@ -240,21 +236,10 @@ static blk_status_t virtblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 
 	bvq->rq_queued++;
 	bvq->next_sector = blk_rq_pos(rq) + blk_rq_sectors(rq);
-	if (unlikely(!virtblk_queue_cmd(bvq, cmd))) {
-		/* Whatever is on the ring must run for space to free up. */
-		notify = virtblk_kick_prepare(bvq);
-		idle = virtblk_ring_idle(bvq);
-	} else if (bd->last) {
-		notify = virtblk_kick_prepare(bvq);
-	}
+	queued = virtblk_queue_cmd(bvq, cmd);
 	virtblk_rq_acct_start(vblk, rq, cmd);
-	spin_unlock_irqrestore(&bvq->lock, flags);
-
-	if (notify)
-		virtqueue_notify(bvq->vq);
-	/* No completion will come to drain the park: retry from a worker. */
-	if (unlikely(idle))
-		mod_delayed_work(system_wq, &vblk->requeue_work, 1);
+	/* If parked, whatever is on the ring must run for space to free up. */
+	virtblk_submit_unlock(bvq, flags, !queued || bd->last);
 	return BLK_STS_OK;
 }
 
@@ -269,8 +254,6 @@ static void virtblk_add_rq_batch(struct virtio_blk *vblk,
 {
 	struct request *rq;
 	unsigned long flags;
-	bool notify;
-	bool idle;
 
 	spin_lock_irqsave(&bvq->lock, flags);
 	while ((rq = rq_list_pop(batch))) {
@@ -281,14 +264,7 @@ static void virtblk_add_rq_batch(struct virtio_blk *vblk,
 		virtblk_queue_cmd(bvq, cmd);
 		virtblk_rq_acct_start(vblk, rq, cmd);
 	}
-	notify = virtblk_kick_prepare(bvq);
-	idle = !list_empty(&bvq->parked) && virtblk_ring_idle(bvq);
-	spin_unlock_irqrestore(&bvq->lock, flags);
-
-	if (notify)
-		virtqueue_notify(bvq->vq);
-	if (unlikely(idle))
-		mod_delayed_work(system_wq, &vblk->requeue_work, 1);
+	virtblk_submit_unlock(bvq, flags, true);
 }
 
 static void virtblk_queue_rqs(struct rq_list *rqlist)

@@ -214,10 +214,11 @@ bool virtblk_get_cache_mode(struct virtio_device *vdev);
 blk_status_t virtblk_result(u8 status);
 void virtblk_init_cmd(struct virtblk_cmd *cmd);
 bool virtblk_queue_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd);
-bool virtblk_ring_idle(struct virtblk_vq *bvq);
 bool virtblk_space_freed(struct virtblk_vq *bvq);
 void virtblk_requeue_work(struct work_struct *work);
 bool virtblk_kick_prepare(struct virtblk_vq *bvq);
+void virtblk_submit_unlock(struct virtblk_vq *bvq, unsigned long flags,
+			   bool kick) __releases(&bvq->lock);
 void virtblk_kick(struct virtblk_vq *bvq);
 void virtblk_done(struct virtqueue *vq);
 unsigned int virtblk_cpu_to_queue(struct virtio_blk *vblk);

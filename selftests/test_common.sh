@@ -23,6 +23,22 @@ vblk_dev() {
 	return 1
 }
 
+# vblk_wait_disks: wait up to 20 s until the $VBLK_NDISKS disks the
+# runner attached are all there (probe is asynchronous); say how many
+# came and fail if not.
+vblk_wait_disks() {
+	local n=0
+
+	while [ "$(ls -d /sys/block/vd* 2>/dev/null | wc -l)" -lt "$VBLK_NDISKS" ]; do
+		n=$((n + 1))
+		if [ "$n" -gt 200 ]; then
+			echo "# only $(ls -d /sys/block/vd* 2>/dev/null | wc -l) of $VBLK_NDISKS disks appeared"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
 # vblk_class NAME: the disk class (ram, file, null, ...) NAME was made as.
 vblk_class() {
 	local d rest

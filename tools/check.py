@@ -245,6 +245,17 @@ def runner(g, state):
     g.add(rc == 0 and re.search(r"^ok 1 ", log, re.M) is not None,
           "every-disk-class-boots", log=log)
 
+    # fill=1: the guest reads the pattern from the first byte, not a hole.
+    show = ("for b in /sys/block/vd*; do [ \"$(cat $b/serial)\" = $S ] && "
+            "od -An -tx1 -N4 -j256 /dev/${b##*/}; done")
+    rc, log = vmrun(base + ["--disk", "f:file:size=8M,fill=1",
+                            "--cmd", f"S=r; {show}; echo =; S=f; {show}"])
+    g.add(rc == 0 and re.search(r"^ 00 00 00 00\n=\n 00 01 02 03$", log, re.M) is not None,
+          "fill-writes-the-image", log=log)
+    rc, log = vmrun(base + ["--disk", "n:null:size=8M,fill=1", "--cmd", "true"])
+    g.add(rc == 2 and "fill=1 is for disks backed by an image file" in log,
+          "fill-refused-without-image", log=log)
+
     t0 = time.time()
     rc, log = vmrun(base[:-1] + ["25", "--cmd", "sleep 600"])
     g.add(rc != 0 and "timeout after 25 s" in log and time.time() - t0 < 90,

@@ -18,6 +18,8 @@ Disk classes (NAME:CLASS[:key=val,...]):
   vhost        vhost-user-blk-pci served by selftests/host/vhost_user_blk.py
                (a memfd image; guest RAM becomes a shared memfd)
 Keys: size=64M, latency-ns=N (null), rot=0|1 (part),
+      fill=1 (ram, file, loop-*, part: write the whole image first, so the
+      guest never reads a hole and no write allocates host pages),
       dev.PROP=VAL (virtio-blk-pci property, vhost-user-blk-pci for vhost),
       blk.KEY=VAL (-blockdev key), absent=1 (the guest is not expected to
       make a disk of it: not counted in VBLK_NDISKS/VBLK_DISK_INFO, named
@@ -96,6 +98,16 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
+def fill_file(f, size):
+    """Write @size bytes of a non-zero pattern to the open file @f."""
+    chunk = bytes(range(256)) * 4096
+    left = size
+    while left:
+        n = min(left, len(chunk))
+        f.write(chunk[:n])
+        left -= n
+
+
 class Disk:
     CLASSES = ("ram", "file", "loop-nonrot", "loop-rot", "part", "null", "vhost")
     BACKEND = os.path.join(ROOT, "selftests", "host", "vhost_user_blk.py")
@@ -121,7 +133,7 @@ class Disk:
                 if self.cls != "vhost":
                     raise ValueError(f"'{key}' is for vhost disks only, in '{spec}'")
                 self.vhost.append((key, val))
-            elif key in ("size", "latency-ns", "rot", "absent", "hotplug"):
+            elif key in ("size", "latency-ns", "rot", "absent", "hotplug", "fill"):
                 self.opts[key] = val
             else:
                 raise ValueError(f"unknown disk option '{key}' in '{spec}'")
@@ -130,6 +142,9 @@ class Disk:
         self.hotplug = self.opts.get("hotplug", "0") == "1"
         if self.hotplug and self.cls != "vhost":
             raise ValueError(f"hotplug=1 is for vhost disks only, in '{spec}'")
+        self.fill = self.opts.get("fill", "0") == "1"
+        if self.fill and self.cls in ("null", "vhost"):
+            raise ValueError(f"fill=1 is for disks backed by an image file, in '{spec}'")
         self.path = None
         self.loop = None
         self.partdev = None
@@ -196,7 +211,10 @@ class Disk:
                 self.path = os.path.join(workdir, f"{self.name}.img")
             extra = 1 << 20 if self.cls == "part" else 0
             with open(self.path, "wb") as f:
-                f.truncate(self.size + extra)
+                if self.fill:
+                    fill_file(f, self.size + extra)
+                else:
+                    f.truncate(self.size + extra)
             target = self.path
             proto = "file"
             if self.cls in ("loop-nonrot", "loop-rot"):

@@ -68,11 +68,13 @@ OTHER_LOAD_MAX = 0.2
 # Device classes: vmrun disk class and options.
 #   ram   raw file on the host's tmpfs
 #   fast  host loop device, queue/rotational = 0, backed by the page cache
+#         (both written in full first: no read of a hole, no write that
+#         allocates, whichever cell runs first)
 #   slow  2 ms per request, one queue of 4 entries: requests wait in the
 #         guest, where the request path can merge them
 CLASSES = {
-    "ram": "ram:size=256M",
-    "fast": "loop-nonrot:size=256M",
+    "ram": "ram:size=256M,fill=1",
+    "fast": "loop-nonrot:size=256M,fill=1",
     "slow": "null:size=1G,latency-ns=2000000,dev.num-queues=1,dev.queue-size=4",
 }
 WORKLOADS = {"seq-read": "read", "seq-write": "write",

@@ -30,7 +30,7 @@ VIRTIO_BLK_DEVICE_ID=0x0002
 # bench_use VARIANT: bind every virtio block device to the variant's
 # driver and wait until all the disks are back.
 bench_use() {
-	local drv=$VBLK_MODULE d n
+	local drv=$VBLK_MODULE d
 
 	if [ "$1" = stock ]; then
 		drv=virtio_blk
@@ -47,12 +47,7 @@ bench_use() {
 		[ "$(cat "$d/device")" = $VIRTIO_BLK_DEVICE_ID ] || continue
 		echo "${d##*/}" >"/sys/bus/virtio/drivers/$drv/bind" || return 1
 	done
-	n=0
-	while [ "$(ls -d /sys/block/vd* 2>/dev/null | wc -l)" -lt "$VBLK_NDISKS" ]; do
-		n=$((n + 1))
-		[ $n -le 200 ] || return 1
-		sleep 0.1
-	done
+	vblk_wait_disks
 }
 
 # run_job ID DISK FIO-ARGUMENTS...: one fio run and its report.
