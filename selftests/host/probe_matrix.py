@@ -25,6 +25,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))), "tools"))
 from vmrun import QMP, reap  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ktap  # noqa: E402
 
 DEFAULT_QEMU = "/var/cache/vblk-adaptive/qemu/build/qemu-system-x86_64"
 DEFAULT_FW = "/var/cache/vblk-adaptive/firmware"
@@ -297,39 +299,34 @@ def main():
         ]
         print("KTAP version 1")
         print(f"1..{len(cases) + len(migrations)}")
-        failed = 0
-        n = 0
+        k = ktap.KTAP()
         for name, args, want in cases:
-            n += 1
             try:
-                errs, probe = run_simple(workdir, f"c{n}", args, **want)
+                errs, probe = run_simple(workdir, f"c{k.n + 1}", args, **want)
             except RuntimeError as e:
                 errs, probe = [str(e)], {}
-            failed += report(n, name, errs, probe)
+            report(k, name, errs, probe)
         for name, drive, offered, media, dev in migrations:
-            n += 1
             try:
-                errs, probe = run_migration(workdir, f"m{n}", drive,
+                errs, probe = run_migration(workdir, f"m{k.n + 1}", drive,
                                             offered, media, dev)
             except RuntimeError as e:
                 errs, probe = [str(e)], {}
-            failed += report(n, name, errs, probe)
-        print(f"# {n - failed} passed, {failed} failed")
-        return 1 if failed else 0
+            report(k, name, errs, probe)
+        print(f"# {k.n - k.failed} passed, {k.failed} failed")
+        return 1 if k.failed else 0
     finally:
         st.cleanup()
 
 
-def report(n, name, errs, probe):
-    summary = ", ".join(f"{k}={probe[k]}" for k in
+def report(k, name, errs, probe):
+    """The probe's figures for every case, then its KTAP line."""
+    summary = ", ".join(f"{key}={probe[key]}" for key in
                         ("mode", "media", "latency-ns", "reads",
                          "duration-ns", "offered")
-                        if k in probe)
+                        if key in probe)
     print(f"# {name}: {summary}; reason: {probe.get('reason')}")
-    for e in errs:
-        print(f"# FAIL: {e}")
-    print(f"{'not ok' if errs else 'ok'} {n} {name}")
-    return 1 if errs else 0
+    k.check(not errs, name, "\n".join(f"FAIL: {e}" for e in errs))
 
 
 if __name__ == "__main__":

@@ -17,17 +17,16 @@ Output is KTAP; exit status 0 when everything passed.
 import mmap
 import os
 import select
-import shutil
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BACKEND = os.path.join(HERE, "vhost_user_blk.py")
 sys.path.insert(0, HERE)
+import ktap  # noqa: E402
 import vhost_user_blk as vub  # noqa: E402
 
 MEM = 4 << 20
@@ -194,44 +193,11 @@ def pattern(n, seed):
     return bytes((i * 7 + seed + (i >> 9)) & 0xff for i in range(n))
 
 
-class Tests:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def check(self, name, ok, detail=""):
-        self.n += 1
-        if not ok:
-            self.failed += 1
-            for line in str(detail).splitlines():
-                print(f"# {line}")
-        print(f"{'ok' if ok else 'not ok'} {self.n} {name}", flush=True)
-
-    def run(self, name, fn, *args):
-        try:
-            ok, detail = fn(*args)
-        except Exception as exc:        # a crash of the test is a failure
-            ok, detail = False, f"{type(exc).__name__}: {exc}"
-        self.check(name, ok, detail)
-
-
 def main():
-    print("TAP version 13")
-    print("1..18")
-    t = Tests()
-    tmp = tempfile.mkdtemp(prefix="vhost-unit-", dir="/var/tmp")
-    try:
-        run_all(t, tmp)
-    except Exception as exc:        # e.g. a back end that never answers
-        print(f"Bail out! {type(exc).__name__}: {exc}")
-        t.failed += 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"# {t.n - t.failed} passed, {t.failed} failed")
-    return 1 if t.failed or t.n != 18 else 0
+    return ktap.run(18, [run_all], "vhost-unit-")
 
 
-def run_all(t, tmp):
+def run_all(k, tmp):
 
     # -- a sane device with discard and write-zeroes -------------------------
     fe = Frontend(["--set", "cfg.seg_max=8", "--set", "cfg.size_max=65536",
@@ -247,7 +213,7 @@ def run_all(t, tmp):
         ok = not missing and offered >> vub.F_PROTOCOL_FEATURES & 1 and \
             proto >> vub.PROTO_F_CONFIG & 1 and not offered >> vub.FEATURES["mq"] & 1
         return ok, f"features {offered:#x} protocol {proto:#x}, missing {missing}"
-    t.run("handshake-features", handshake)
+    k.attempt("handshake-features", handshake)
 
     def config():
         cfg = fe.config()
@@ -256,7 +222,7 @@ def run_all(t, tmp):
         dsec, dseg = struct.unpack_from("<II", cfg, 36)
         return ((cap, size_max, seg_max, blk, dsec, dseg) ==
                 (CAPACITY // 512, 65536, 8, 512, 0, 4), cfg.hex())
-    t.run("get-config", config)
+    k.attempt("get-config", config)
 
     data = pattern(16384, 3)
 
@@ -265,7 +231,7 @@ def run_all(t, tmp):
         res = fe.request(vub.T_OUT, 8, [(DATA_GPA, 4096), (DATA_GPA + 4096, 8192),
                                         (DATA_GPA + 12288, 4096)], write=True)
         return res == (0, 1), f"status/used len {res}"
-    t.run("write-direct-chain", write_direct)
+    k.attempt("write-direct-chain", write_direct)
 
     def read_indirect():
         fe.mem[DATA_GPA:DATA_GPA + 16384] = bytes(16384)
@@ -273,7 +239,7 @@ def run_all(t, tmp):
                          write=False, indirect=True)
         return (res == (0, 16385) and fe.mem[DATA_GPA:DATA_GPA + 16384] == data,
                 f"status/used len {res}")
-    t.run("read-indirect-table", read_indirect)
+    k.attempt("read-indirect-table", read_indirect)
 
     def cross_region():
         other = pattern(8192, 11)
@@ -283,7 +249,7 @@ def run_all(t, tmp):
         r = fe.request(vub.T_IN, 1000, [(CROSS_GPA, 8192)], write=False)
         return (w == (0, 1) and r == (0, 8193) and
                 fe.mem[CROSS_GPA:CROSS_GPA + 8192] == other, f"write {w} read {r}")
-    t.run("buffer-across-regions", cross_region)
+    k.attempt("buffer-across-regions", cross_region)
 
     def flush_and_id():
         f = fe.request(vub.T_FLUSH, 0, [], write=True)
@@ -292,13 +258,13 @@ def run_all(t, tmp):
         ident = bytes(fe.mem[ID_GPA:ID_GPA + 20])
         return (f == (0, 1) and i == (0, 21) and ident == SERIAL.encode().ljust(20, b"\0"),
                 f"flush {f} get-id {i} {ident!r}")
-    t.run("flush-and-get-id", flush_and_id)
+    k.attempt("flush-and-get-id", flush_and_id)
 
     def out_of_range():
         r = fe.request(vub.T_IN, CAPACITY // 512 - 4, [(DATA_GPA, 4096)], write=False)
         u = fe.request(99, 0, [], write=True)
         return r == (vub.S_IOERR, 1) and u == (vub.S_UNSUPP, 1), f"read {r} type 99 {u}"
-    t.run("beyond-capacity-and-unknown-type", out_of_range)
+    k.attempt("beyond-capacity-and-unknown-type", out_of_range)
 
     def discard_write_zeroes():
         ranges = struct.pack("<QII", 8, 8, 0) + struct.pack("<QII", 24, 4, 0)
@@ -318,7 +284,7 @@ def run_all(t, tmp):
                 bad == (vub.S_UNSUPP, 1) and z == (0, 1) and r2 == (0, 4097) and zeroed,
                 f"discard {d} read {r} match {back == want} unmap-discard {bad} "
                 f"write-zeroes {z} zeroed {zeroed}")
-    t.run("discard-and-write-zeroes", discard_write_zeroes)
+    k.attempt("discard-and-write-zeroes", discard_write_zeroes)
 
     def event_idx():
         fe.interrupted(0)
@@ -335,17 +301,17 @@ def run_all(t, tmp):
                 avail_event == fe.avail_idx,
                 f"interrupt when due {first}, when suppressed {second}, "
                 f"avail_event {avail_event} (avail idx {fe.avail_idx})")
-    t.run("event-idx-notifications", event_idx)
+    k.attempt("event-idx-notifications", event_idx)
 
     def vring_base():
         base = fe.send(vub.GET_VRING_BASE, struct.pack("<II", 0, 0), reply=True)
         index, num = struct.unpack("<II", base)
         return index == 0 and num == fe.avail_idx, f"{index} {num} vs {fe.avail_idx}"
-    t.run("get-vring-base", vring_base)
+    k.attempt("get-vring-base", vring_base)
 
     rc, log = fe.finish()
-    t.check("clean-exit-with-summary", rc == 0 and "indirect=1 " in log and
-            "VIOLATION" not in log, log)
+    k.check(rc == 0 and "indirect=1 " in log and "VIOLATION" not in log,
+            "clean-exit-with-summary", log)
 
     # -- absurd values travel as given ----------------------------------------
     fe = Frontend(["--set", "cfg.seg_max=0", "--set", "cfg.blk_size=1000",
@@ -364,7 +330,7 @@ def run_all(t, tmp):
         return ((seg_max, blk, pbe, nq, opt) == (0, 1000, 255, 0, 0xffffffff) and feats and
                 not offered >> vub.FEATURES["event_idx"] & 1,
                 f"{cfg.hex()} features {offered:#x}")
-    t.run("absurd-config-passes-through", absurd_config)
+    k.attempt("absurd-config-passes-through", absurd_config)
 
     def no_interrupt_flag():
         fe.interrupted(0)
@@ -375,14 +341,14 @@ def run_all(t, tmp):
         b = fe.request(vub.T_FLUSH, 0, [], write=True)
         loud = fe.interrupted()
         return a == (0, 1) and b == (0, 1) and quiet and loud, f"{a} {b} {quiet} {loud}"
-    t.run("no-interrupt-flag", no_interrupt_flag)
+    k.attempt("no-interrupt-flag", no_interrupt_flag)
 
     def set_config_wce():
         fe.send(vub.SET_CONFIG, struct.pack("<III", 32, 1, 0) + b"\0")
         return fe.config()[32] == 0, "wce still set"
-    t.run("set-config-wce", set_config_wce)
+    k.attempt("set-config-wce", set_config_wce)
     rc, log = fe.finish()
-    t.check("absurd-device-clean-exit", rc == 0, log)
+    k.check(rc == 0, "absurd-device-clean-exit", log)
 
     # -- what the back end must refuse ----------------------------------------
     fe = Frontend(["--set", "cfg.seg_max=2", "--set", "cfg.blk_size=4096"], tmp)
@@ -396,7 +362,7 @@ def run_all(t, tmp):
                         write=True)
         return (r == (vub.S_IOERR, 1) and a == (vub.S_IOERR, 1) and ok == (0, 1),
                 f"3 segments {r}, unaligned {a}, 2 aligned segments {ok}")
-    t.run("limits-enforced", seg_max_violation)
+    k.attempt("limits-enforced", seg_max_violation)
 
     def malformed_chain():
         fe.desc(DESC_GPA, 0, HDR_GPA, 16, vub.DESC_F_NEXT, 1)
@@ -405,11 +371,11 @@ def run_all(t, tmp):
         used = fe.wait_used(0.5)
         base = fe.send(vub.GET_VRING_BASE, struct.pack("<II", 0, 0), reply=True)
         return used is None and base is not None, f"used {used}"
-    t.run("malformed-chain-stops-queue", malformed_chain)
+    k.attempt("malformed-chain-stops-queue", malformed_chain)
 
     rc, log = fe.finish()
-    t.check("violations-fail-the-exit-status",
-            rc == 1 and log.count("VIOLATION") == 3 and "descriptor chain loops" in log, log)
+    k.check(rc == 1 and log.count("VIOLATION") == 3 and "descriptor chain loops" in log,
+            "violations-fail-the-exit-status", log)
 
 
 if __name__ == "__main__":
