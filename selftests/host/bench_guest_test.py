@@ -30,7 +30,7 @@ import ktap  # noqa: E402
 import vmrun  # noqa: E402
 
 PY = sys.executable or "python3"
-PLAN = 8
+PLAN = 9
 # What each variant must run on: {variant: {class: (path, reason)}}
 EXPECT = {
     "stock": {"ram": ("stock", "-"), "slow": ("stock", "-")},
@@ -88,7 +88,8 @@ def test_quick_run(k, tmp):
         with open(os.path.join(out, "results.json")) as f:
             data = json.load(f)
     except (OSError, ValueError) as exc:
-        for name in ("every run has a result", "every variant ran on its path",
+        for name in ("every run has a result", "every run has the guest's CPU time per I/O",
+                     "every variant ran on its path",
                      "the bio bit is negotiated by ours only, where the host offers it"):
             k.check(False, name, exc)
         return
@@ -96,6 +97,9 @@ def test_quick_run(k, tmp):
     errors = [r for r in recs if "error" in r or not r.get("iops")]
     k.check(len(recs) == 8 and not errors, "every run has a result",
             json.dumps(errors or recs, indent=1)[:2000])
+    k.check(all(r.get("busy_us_per_io", 0) > 0 for r in recs),
+            "every run has the guest's CPU time per I/O",
+            json.dumps([(r["driver"], r["cell"], r.get("busy_us_per_io")) for r in recs]))
     wrong = []
     for r in recs:
         cls = r["cell"].split("-")[0]

@@ -39,7 +39,7 @@ _spec.loader.exec_module(profile)
 CELLS = [bench.Cell(cls, w, d) for cls in ("ram", "slow")
          for w in ("rnd-read", "seq-write") for d in (1, 16)]
 DRIVERS = ["stock", "request", "bio", "auto"]
-PLAN = 40
+PLAN = 42
 
 # IOPS per driver that meet every target: bio well ahead on ram, request
 # ahead on slow storage (far ahead on sequential), auto on the winner's path.
@@ -199,6 +199,16 @@ def test_guest_results(k):
             r.get("slow-rnd-read-qd1"))
     k.check("slow-rnd-read-qd16" not in r, "guest output: a cell without its end is dropped",
             sorted(r))
+    job = {"iops": 10.0, "total_ios": 400, "lat_ns": {"mean": 1000.0}}
+    res = bench.guest_results([
+        "BENCH-BEGIN a path=bio reason=- bio_bit=1 cpu_busy=2 cpu_idle=5",
+        json.dumps({"jobs": [{"read": job}]}), "BENCH-END a status=0",
+        "BENCH-BEGIN b path=bio reason=- bio_bit=1",
+        json.dumps({"jobs": [{"read": job}]}), "BENCH-END b status=0"])
+    cell = bench.Cell("ram", "rnd-read", 1)
+    a, b = bench.fio_figures(cell, res["a"]), bench.fio_figures(cell, res["b"])
+    k.check(a.get("busy_us_per_io") == 50.0 and "busy_us_per_io" not in b,
+            "guest output: CPU ticks around a run give its busy µs per I/O", (a, b))
 
 
 def test_reports(k, tmp):
@@ -230,6 +240,18 @@ def test_reports(k, tmp):
         md = f.read()
     k.check("| P3 |" in md and "miss" in md and "auto ran the bio path too" in md and
             "| P1 |" in md, "the markdown report carries the verdicts and explanations")
+    for r in data["wallclock"]:
+        r["busy_us_per_io"] = 4000.0 / r["iops"]
+    with open(src, "w") as f:
+        json.dump(data, f)
+    with contextlib.redirect_stdout(io.StringIO()):
+        bench.main(["--from-json", src, "--out", os.path.join(tmp, "busy"), "--no-doc"])
+    with open(os.path.join(tmp, "busy", "results.md")) as f:
+        busy_md = f.read()
+    k.check("guest CPU busy" not in md and "guest CPU busy" in busy_md
+            and "| 40 of 10000 |" in busy_md,
+            "the guest's busy time is a column only when the run measured it",
+            busy_md[-3000:])
     with open(os.path.join(out, "results.rst")) as f:
         rst = f.read()
     k.check("warning::" not in rst and "ringtrace.py" in rst and

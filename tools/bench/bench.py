@@ -216,11 +216,15 @@ def fio_figures(cell, res):
     """IOPS, I/O count and latency (µs) of one cell's fio report."""
     job = res["fio"]["jobs"][0]["read" if cell.is_read else "write"]
     pct = job.get("clat_ns", {}).get("percentile", {})
-    return {"iops": job["iops"], "ios": job["total_ios"],
-            "lat_mean_us": job["lat_ns"]["mean"] / 1000,
-            "clat_p99_us": pct.get("99.000000", 0) / 1000,
-            "path": res.get("path"), "reason": res.get("reason"),
-            "bio_bit": res.get("bio_bit")}
+    fig = {"iops": job["iops"], "ios": job["total_ios"],
+           "lat_mean_us": job["lat_ns"]["mean"] / 1000,
+           "clat_p99_us": pct.get("99.000000", 0) / 1000,
+           "path": res.get("path"), "reason": res.get("reason"),
+           "bio_bit": res.get("bio_bit")}
+    # The guest's CPU time around the run, in USER_HZ (100 on x86) ticks.
+    if res.get("cpu_busy", "").isdigit() and job["total_ios"]:
+        fig["busy_us_per_io"] = int(res["cpu_busy"]) * 10000 / job["total_ios"]
+    return fig
 
 
 def host_probe(qmp, name):
@@ -472,6 +476,9 @@ def summarize(data, cells, drivers):
                                               else "no" for r in recs
                                               if r.get("host_probe")}),
                          reasons=sorted({r["reason"] for r in recs}))
+                busy = [r["busy_us_per_io"] for r in recs if "busy_us_per_io" in r]
+                if busy:
+                    s.update(busy_us_per_io=statistics.median(busy))
             if ins:
                 s.update(insn_per_io=statistics.median(ins),
                          insn_spread_pct=spread_pct(ins) if len(ins) > 1 else None)
@@ -637,7 +644,9 @@ def iops_table(summary, cells, drivers):
 
 
 def detail_table(summary, cells, drivers):
-    """Rows: spread, latency, path used, instructions/I/O per driver."""
+    """Rows: spread, latency, guest CPU time (when measured), path used,
+    instructions/I/O per driver."""
+    busy = any("busy_us_per_io" in summary[c.id].get(d, {}) for c in cells for d in drivers)
     rows = []
     for c in cells:
         for d in drivers:
@@ -645,17 +654,22 @@ def detail_table(summary, cells, drivers):
             if not s.get("rounds") and "insn_per_io" not in s:
                 continue
             ins = s.get("insn_per_io")
-            rows.append([c.label, d, str(s.get("rounds", 0)),
-                         f"{s['iops_spread_pct']:.1f}%" if "iops" in s else "-",
-                         f"{s['lat_mean_us']:.0f}" if "iops" in s else "-",
-                         f"{s['clat_p99_us']:.0f}" if "iops" in s else "-",
-                         "/".join(s.get("host_offered", [])) or "-",
-                         "/".join(s.get("paths", [])) or "-",
-                         "-" if ins is None else f"{ins:,.0f}"
-                         + fmt_pct(ratio(summary, c.id, d, "stock", "insn_per_io")
-                                   if d != "stock" else None)])
-    return (["workload", "driver", "rounds", "IOPS spread", "mean lat (µs)",
-             "p99 clat (µs)", "host offered bio", "path used", "instructions/I/O"], rows)
+            row = [c.label, d, str(s.get("rounds", 0)),
+                   f"{s['iops_spread_pct']:.1f}%" if "iops" in s else "-",
+                   f"{s['lat_mean_us']:.0f}" if "iops" in s else "-",
+                   f"{s['clat_p99_us']:.0f}" if "iops" in s else "-"]
+            if busy:
+                row.append(f"{s['busy_us_per_io']:.0f} of {1e6 / s['iops']:.0f}"
+                           if "busy_us_per_io" in s else "-")
+            row += ["/".join(s.get("host_offered", [])) or "-",
+                    "/".join(s.get("paths", [])) or "-",
+                    "-" if ins is None else f"{ins:,.0f}"
+                    + fmt_pct(ratio(summary, c.id, d, "stock", "insn_per_io")
+                              if d != "stock" else None)]
+            rows.append(row)
+    return (["workload", "driver", "rounds", "IOPS spread", "mean lat (µs)", "p99 clat (µs)"]
+            + (["guest CPU busy of wall (µs/I/O)"] if busy else [])
+            + ["host offered bio", "path used", "instructions/I/O"], rows)
 
 
 def targets_table(tgts):

@@ -50,9 +50,16 @@ bench_use() {
 	vblk_wait_disks
 }
 
-# run_job ID DISK FIO-ARGUMENTS...: one fio run and its report.
+# cpu_ticks: busy and idle time of all CPUs so far, in USER_HZ ticks
+# (/proc/stat: busy is user, nice, system, irq, softirq and steal).
+cpu_ticks() {
+	awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat
+}
+
+# run_job ID DISK FIO-ARGUMENTS...: one fio run and its report, with the
+# CPU time the guest spent around it (fio's start and exit included).
 run_job() {
-	local id=$1 disk=$2 dev blk path reason bit status
+	local id=$1 disk=$2 dev blk path reason bit status t0 t1
 	shift 2
 	if ! dev=$(vblk_dev "$disk"); then
 		echo "BENCH-BEGIN $id dev=none"
@@ -65,6 +72,7 @@ run_job() {
 	reason=$(cat "/sys/block/$blk/io_path_reason" 2>/dev/null || echo -)
 	# virtio's features file: one character per bit, bit 0 first.
 	bit=$(cut -c$((VIRTIO_BLK_F_BIO + 1)) "/sys/block/$blk/device/features")
+	t0=$(cpu_ticks)
 	if [ "${BENCH_SNAP:-0}" = 1 ] && ! vblk_host snap "$id-start" >/dev/null; then
 		echo "BENCH-BEGIN $id dev=$dev"
 		echo "BENCH-END $id status=3"
@@ -76,7 +84,9 @@ run_job() {
 	if [ "${BENCH_SNAP:-0}" = 1 ] && ! vblk_host snap "$id-end" >/dev/null; then
 		status=3
 	fi
-	echo "BENCH-BEGIN $id dev=$dev path=$path reason=$reason bio_bit=$bit"
+	t1=$(cpu_ticks)
+	echo "BENCH-BEGIN $id dev=$dev path=$path reason=$reason bio_bit=$bit" \
+		"cpu_busy=$((${t1% *} - ${t0% *})) cpu_idle=$((${t1#* } - ${t0#* }))"
 	if [ "$status" = 0 ]; then
 		cat /tmp/fio.json
 	else
