@@ -19,6 +19,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -212,6 +213,21 @@ def vmrun(args, timeout=600):
     return sh([PY, VMRUN] + args, timeout=timeout)
 
 
+def qemu_pids(tag):
+    """The QEMU processes of the runs tagged @tag."""
+    pids = []
+    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(cmdline, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"qemu-system-x86_64") and \
+                any(f"vblk-run-{tag}-".encode() in a for a in argv):
+            pids.append(int(cmdline.split("/")[2]))
+    return pids
+
+
 def runner(g, state):
     if not (state.get("qemu-build") and state.get("initramfs")):
         g.add(False, "runner", "QEMU or initramfs missing")
@@ -256,6 +272,20 @@ def runner(g, state):
     g.add(rc == 2 and "fill=1 is for disks backed by an image file" in log,
           "fill-refused-without-image", log=log)
 
+    # QEMU dying under the guest is named, with its signal.
+    p = subprocess.Popen([PY, VMRUN] + base + ["--cmd", "echo guest-up; sleep 600"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log, killed = "", False
+    for line in p.stdout:
+        log += line
+        if "guest-up" in line and not killed:
+            for pid in qemu_pids(tag):
+                os.kill(pid, signal.SIGSEGV)
+                killed = True
+    rc = p.wait()
+    g.add(rc != 0 and killed and "QEMU was killed by signal 11 (SIGSEGV)" in log,
+          "qemu-crash-named", log=log)
+
     t0 = time.time()
     rc, log = vmrun(base[:-1] + ["25", "--cmd", "sleep 600"])
     g.add(rc != 0 and "timeout after 25 s" in log and time.time() - t0 < 90,
@@ -265,17 +295,8 @@ def runner(g, state):
     left = glob.glob(f"/var/tmp/vblk-run-{tag}-*") + glob.glob(f"/dev/shm/vblk-{tag}-*")
     _, loops = sh(["losetup", "-a"])
     stray = [ln for ln in loops.splitlines() if f"/vblk-run-{tag}-" in ln]
-    procs = ""
-    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
-        try:
-            with open(cmdline, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv[0].endswith(b"qemu-system-x86_64") and \
-                any(f"vblk-run-{tag}-".encode() in a for a in argv):
-            procs += f"{cmdline}\n"
-    g.add(not left and not stray and not procs.strip(), "cleans-up",
+    procs = qemu_pids(tag)
+    g.add(not left and not stray and not procs, "cleans-up",
           log=f"left: {left}\nloops: {stray}\nprocesses: {procs}")
 
 

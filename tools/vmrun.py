@@ -4,8 +4,9 @@
 its output (KTAP for the selftests) back, and judge the run.
 
 A run fails when the command fails, when the guest does not finish within
-the timeout, or when the guest kernel log shows an Oops, BUG, WARNING,
-hung task, lockdep report or panic.  The runner kills only the QEMU it
+the timeout, when QEMU dies (the signal that killed it is named), or when
+the guest kernel log shows an Oops, BUG, WARNING, hung task, lockdep report
+or panic.  The runner kills only the QEMU it
 started (by pid) and removes every file and loop device it made.
 
 Disk classes (NAME:CLASS[:key=val,...]):
@@ -647,6 +648,17 @@ class VM:
             reply = f"VBLK-HOST-REPLY 1 {json.dumps(str(exc))}"
         self.ctl.sendall((reply + "\n").encode())
 
+    def _qemu_end(self):
+        """How the QEMU process ended, naming the signal that killed it."""
+        rc = self.proc.returncode
+        if rc is not None and rc < 0:
+            try:
+                name = signal.Signals(-rc).name
+            except ValueError:
+                name = "an unknown signal"
+            return f"QEMU was killed by signal {-rc} ({name})"
+        return f"QEMU exited ({rc})"
+
     def wait(self):
         """Stream the guest's output until VBLK-EXIT; return its status
         (None when the guest died or timed out)."""
@@ -660,13 +672,18 @@ class VM:
             ready, _, _ = select.select([self.ctl], [], [], min(left, 1.0))
             if not ready:
                 if self.proc.poll() is not None:
-                    print(f"# vmrun: QEMU exited ({self.proc.returncode}) "
-                          f"before the guest finished", flush=True)
+                    print(f"# vmrun: {self._qemu_end()} before the guest finished",
+                          flush=True)
                     break
                 continue
             data = self.ctl.recv(65536)
             if not data:
-                print("# vmrun: guest control channel closed", flush=True)
+                try:
+                    self.proc.wait(timeout=5)
+                    end = f": {self._qemu_end()}"
+                except subprocess.TimeoutExpired:
+                    end = ""
+                print(f"# vmrun: guest control channel closed{end}", flush=True)
                 break
             buf += data
             while b"\n" in buf:
