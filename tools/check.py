@@ -228,6 +228,37 @@ def qemu_pids(tag):
     return pids
 
 
+def backend_faults(g, base):
+    """The host action "vblk_host backend NAME break-used-id" reaches the
+    vhost back end: its next used element has an out-of-range id, which
+    the guest's virtio_ring reports ("id N out of range", a dev_err, no
+    splat) before it marks the queue broken.  With the stock driver the
+    read that got the bad id never ends, so it runs in the background (the
+    disk's node is looked up before: reading its serial is a request too).
+    The intended fault must not fail the run; a bad disk or fault name is
+    refused."""
+    brk = (". /selftests/test_common.sh; d=$(vblk_dev v) || exit 1; "
+           "vblk_host backend v break-used-id || exit 1; "
+           "dd if=$d of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null & "
+           "for i in $(seq 20); do dmesg | grep 'out of range' && exit 0; sleep 0.5; done; "
+           "echo '# no out-of-range id in dmesg'; exit 1")
+    vhost = ["--driver", "stock", "--disk", "v:vhost:size=8M", "--timeout", "120"]
+    rc, log = vmrun(vhost + ["--cmd", brk])
+    wrote = re.search(r"fault: wrote used id (\d+) on queue \d+", log)
+    g.add(rc == 0 and wrote is not None and "faults=1" in log
+          and f"id {wrote.group(1)} out of range" in log,
+          "backend-fault-breaks-used-ring", log=log)
+
+    # A disk that is not there or not vhost, or an unknown fault: error replies.
+    bad = (". /selftests/test_common.sh; for a in 'nosuch break-used-id' "
+           "'r break-used-id' 'v no-such-fault'; do "
+           "vblk_host backend $a && exit 1; done; exit 0")
+    rc, log = vmrun(base + ["--disk", "v:vhost:size=8M", "--cmd", bad])
+    g.add(rc == 0 and "no disk 'nosuch'" in log and "'r' is ram, not vhost" in log
+          and "unknown fault 'no-such-fault'" in log and "faults=0" in log,
+          "backend-fault-refused", log=log)
+
+
 def runner(g, state):
     if not (state.get("qemu-build") and state.get("initramfs")):
         g.add(False, "runner", "QEMU or initramfs missing")
@@ -271,6 +302,8 @@ def runner(g, state):
     rc, log = vmrun(base + ["--disk", "n:null:size=8M,fill=1", "--cmd", "true"])
     g.add(rc == 2 and "fill=1 is for disks backed by an image file" in log,
           "fill-refused-without-image", log=log)
+
+    backend_faults(g, base)
 
     # QEMU dying under the guest is named, with its signal.
     p = subprocess.Popen([PY, VMRUN] + base + ["--cmd", "echo guest-up; sleep 600"],

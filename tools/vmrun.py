@@ -39,7 +39,10 @@ The guest can ask the host for an action by printing a line
 device_del <id> (waits for DEVICE_DELETED), plug <disk> (attaches a
 hotplug=1 disk), migrate [DISK.PROP=VAL ...]
 (live migration to a new QEMU on the same storage, the properties set on
-the destination's devices; the run carries on there).
+the destination's devices; the run carries on there), backend <disk>
+<fault> (a fault of a vhost disk's back end: break-used-id sends it
+SIGUSR1, so the next used element it writes has an out-of-range id; the
+intended fault does not fail the run, and its "fault:" lines are shown).
 """
 
 import argparse
@@ -112,6 +115,8 @@ def fill_file(f, size):
 class Disk:
     CLASSES = ("ram", "file", "loop-nonrot", "loop-rot", "part", "null", "vhost")
     BACKEND = os.path.join(ROOT, "selftests", "host", "vhost_user_blk.py")
+    # Faults the vhost back end makes on a signal (see its docstring)
+    FAULTS = {"break-used-id": signal.SIGUSR1}
 
     def __init__(self, spec):
         parts = spec.split(":", 2)
@@ -191,7 +196,8 @@ class Disk:
         with open(self.backend_log, errors="replace") as f:
             lines = [ln.rstrip() for ln in f]
         ok = self.backend.returncode == 0
-        shown = lines if not ok else [ln for ln in lines if "summary:" in ln]
+        shown = lines if not ok else [ln for ln in lines
+                                      if "summary:" in ln or "fault:" in ln]
         return ok, shown[-40:]
 
     def setup(self, workdir, runid):
@@ -266,6 +272,17 @@ class Disk:
         props = {k: int(v) if re.fullmatch(r"\d+", v) else v for k, v in self.dev.items()}
         qmp.cmd("device_add", driver="vhost-user-blk-pci", id=self.name,
                 chardev=f"vu-{self.name}", **props)
+
+    def fault(self, name):
+        """Make this vhost disk's back end commit the fault @name."""
+        if self.cls != "vhost":
+            raise RuntimeError(f"backend: disk '{self.name}' is {self.cls}, not vhost")
+        if name not in self.FAULTS:
+            raise RuntimeError(f"backend: unknown fault '{name}' "
+                               f"(known: {', '.join(self.FAULTS)})")
+        if self.backend is None or self.backend.poll() is not None:
+            raise RuntimeError(f"backend: the back end of '{self.name}' is not running")
+        self.backend.send_signal(self.FAULTS[name])
 
     def cleanup(self):
         if self.backend and self.backend.poll() is None:
@@ -627,6 +644,13 @@ class VM:
                 if not disks:
                     raise RuntimeError(f"plug: no hotplug=1 disk '{rest.strip()}'")
                 disks[0].plug(self.qmp)
+                result = {}
+            elif action == "backend":
+                name, _, fault = rest.strip().partition(" ")
+                disks = [d for d in self.disks if d.name == name]
+                if not disks:
+                    raise RuntimeError(f"backend: no disk '{name}'")
+                disks[0].fault(fault.strip())
                 result = {}
             elif action == "migrate":
                 props = {}

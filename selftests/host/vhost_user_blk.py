@@ -23,6 +23,18 @@ Protocol errors print "error:" lines.  The exit status is 0 only when the
 front end disconnected and neither happened.  On exit a "summary:" line
 counts the requests served.
 
+A fault on demand, for testing how a driver copes with a broken device:
+SIGUSR1 arms it ("fault: armed corrupt-used-id" on stderr), and the next
+used element written on any queue then carries the id queue size + 7, out
+of range, instead of the head of the chain it completes ("fault: wrote
+used id N on queue Q"); the request itself is served and later ones are
+served as usual.  Signals are not counted: SIGUSR1 while a fault is armed
+arms nothing more.  The handler only sets a flag; the serving loop (the
+one thread that touches the rings) wakes up for it and turns it into the
+armed fault, which it alone reads and clears between two used elements.
+A fault is intended: it never makes the exit status non-zero, and the
+summary counts it (faults=N).
+
   vhost_user_blk.py (--socket PATH | --listen-fd FD) [--size BYTES]
                     [--image FILE] [--serial NAME] [--set KEY=VAL ...]
 
@@ -44,6 +56,7 @@ import errno
 import mmap
 import os
 import selectors
+import signal
 import socket
 import struct
 import sys
@@ -120,6 +133,7 @@ HDR = struct.Struct("<III")
 VRING_NOFD = 0x100
 MAX_FDS = 8
 VIRTIO_QUEUE_MAX = 1024
+FAULT_ID_BEYOND = 7     # a corrupt used id is the queue size plus this
 # SET_VRING_KICK/CALL/ERR name the ring in 8 bits: QEMU would let rings
 # 256 and up overwrite the fds of rings 0-255, so never admit more.
 MAX_QUEUES = 256
@@ -206,6 +220,7 @@ class Stats:
         self.max_seg_bytes = 0
         self.max_bytes = 0
         self.interrupts = 0
+        self.faults = 0
 
     def summary(self):
         names = {T_IN: "in", T_OUT: "out", T_FLUSH: "flush", T_GET_ID: "get_id",
@@ -214,7 +229,8 @@ class Stats:
         reqs = " ".join(f"{names.get(t, t)}={n}" for t, n in sorted(self.requests.items()))
         return (f"requests: {reqs or 'none'}; indirect={self.indirect} "
                 f"max_segs={self.max_segs} max_seg_bytes={self.max_seg_bytes} "
-                f"max_bytes={self.max_bytes} interrupts={self.interrupts}")
+                f"max_bytes={self.max_bytes} interrupts={self.interrupts} "
+                f"faults={self.faults}")
 
 
 class Backend:
@@ -233,6 +249,15 @@ class Backend:
         self.violations = 0
         self.errors = 0
         self.fence_lock = threading.Lock()
+        # SIGUSR1 sets fault_signal (nothing else); the serving loop turns
+        # it into fault_armed, which only that loop reads and clears.
+        self.fault_signal = False
+        self.fault_armed = False
+        self.wakeup, wakeup_w = os.pipe()
+        for fd in (self.wakeup, wakeup_w):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(wakeup_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGUSR1, self._on_sigusr1)
         if opts.image:
             self.fd = os.open(opts.image, os.O_RDWR)
         else:
@@ -284,6 +309,17 @@ class Backend:
         for name, value in values.items():
             self._set_cfg(name, value)
         self.features = sum(1 << FEATURES[f] for f in feats) | (1 << F_PROTOCOL_FEATURES)
+
+    # -- faults on demand ----------------------------------------------------
+    def _on_sigusr1(self, signum, frame):
+        self.fault_signal = True
+
+    def take_signals(self):
+        """Arm the fault a SIGUSR1 asked for (serving loop only)."""
+        if self.fault_signal:
+            self.fault_signal = False
+            self.fault_armed = True
+            self.log("fault: armed corrupt-used-id")
 
     # -- logging -------------------------------------------------------------
     def log(self, msg):
@@ -534,7 +570,13 @@ class Backend:
                     head = struct.unpack_from("<H", avail, 4 + 2 * (vr.last_avail % num))[0]
                     readable, writable = self._chain(vr, desc, head)
                     written = self.request(readable, writable)
-                    struct.pack_into("<II", used, 4 + 8 * (vr.used_idx % num), head, written)
+                    fault, self.fault_armed = self.fault_armed, False
+                    used_id = num + FAULT_ID_BEYOND if fault else head
+                    struct.pack_into("<II", used, 4 + 8 * (vr.used_idx % num), used_id, written)
+                    if fault:
+                        self.stats.faults += 1
+                        self.log(f"fault: wrote used id {used_id} on queue {vr.index} "
+                                 f"(head {head})")
                     vr.used_idx = (vr.used_idx + 1) & 0xffff
                     vr.last_avail = (vr.last_avail + 1) & 0xffff
                     struct.pack_into("<H", used, 2, vr.used_idx)
@@ -713,8 +755,10 @@ class Backend:
         self.sock = sock
         self.sel = selectors.DefaultSelector()
         self.sel.register(sock, selectors.EVENT_READ, None)
+        self.sel.register(self.wakeup, selectors.EVENT_READ, self)
         while True:
             events = self.sel.select()
+            self.take_signals()
             # Front-end messages first: they may change what a kick means.
             if any(key.data is None for key, _ in events):
                 msg = self._recv()
@@ -733,6 +777,13 @@ class Backend:
                 continue
             for key, _ in events:
                 vr = key.data
+                if vr is self:          # a signal's byte: take_signals() saw it
+                    while True:
+                        try:
+                            os.read(self.wakeup, 64)
+                        except BlockingIOError:
+                            break
+                    continue
                 try:
                     os.read(vr.kick, 8)
                 except BlockingIOError:

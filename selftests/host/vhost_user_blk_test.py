@@ -8,8 +8,10 @@ user addresses), sets up a split virtqueue the vhost-user way, puts
 requests on it (direct chains, indirect tables, buffers crossing the
 region boundary) and checks the data, status bytes, used lengths and
 notifications the back end produces, then that the back end refuses what
-it must (limit violations, malformed chains) and still answers.  A back
-end that fails here would make every guest test on it meaningless.
+it must (limit violations, malformed chains) and still answers, and that
+SIGUSR1 makes it write one used element with an out-of-range id (the
+fault guest tests ask for with "vblk_host backend NAME break-used-id").
+A back end that fails here would make every guest test on it meaningless.
 
 Output is KTAP; exit status 0 when everything passed.
 """
@@ -17,6 +19,7 @@ Output is KTAP; exit status 0 when everything passed.
 import mmap
 import os
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -131,6 +134,21 @@ class Frontend:
         self.log.seek(0)
         return rc, self.log.read()
 
+    def log_text(self):
+        """The back end's log so far (through another open file: the back
+        end writes through our file's offset, which must not move)."""
+        with open(self.log.name) as f:
+            return f.read()
+
+    def wait_log(self, text, timeout=5):
+        """Whether @text appears in the back end's log within @timeout s."""
+        deadline = time.time() + timeout
+        while text not in self.log_text():
+            if time.time() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
     # -- the driver's side of the ring ----------------------------------------
     def desc(self, table, i, addr, length, flags, nxt=0):
         struct.pack_into("<QIHH", self.mem, table + 16 * i, addr, length, flags, nxt)
@@ -169,23 +187,24 @@ class Frontend:
             os.eventfd_read(self.call)
         return bool(ready)
 
-    def request(self, typ, sector, data_segs, write, indirect=False):
-        """One request: header, data pieces [(gpa, len)], status; returns
-        (status, used len) or None when the back end did not answer."""
+    def request(self, typ, sector, data_segs, write, indirect=False, head=0):
+        """One request: header, data pieces [(gpa, len)], status, in the
+        chain at descriptor @head; returns (status, used len) or None when
+        the back end did not answer.  A used id other than @head raises."""
         struct.pack_into("<IIQ", self.mem, HDR_GPA, typ, 0, sector)
         self.mem[STATUS_GPA] = 0xff
         segs = [(HDR_GPA, 16, False)] + [(a, n, not write) for a, n in data_segs] + \
             [(STATUS_GPA, 1, True)]
         if indirect:
             self.chain(segs, TABLE_GPA)
-            self.desc(DESC_GPA, 0, TABLE_GPA, 16 * len(segs), vub.DESC_F_INDIRECT)
+            self.desc(DESC_GPA, head, TABLE_GPA, 16 * len(segs), vub.DESC_F_INDIRECT)
         else:
-            self.chain(segs)
-        self.submit(0)
+            self.chain(segs, first=head)
+        self.submit(head)
         used = self.wait_used()
         if used is None:
             return None
-        assert used[0] == 0, f"used id {used[0]}"
+        assert used[0] == head, f"used id {used[0]}, want {head}"
         return self.mem[STATUS_GPA], used[1]
 
 
@@ -194,7 +213,7 @@ def pattern(n, seed):
 
 
 def main():
-    return ktap.run(18, [run_all], "vhost-unit-")
+    return ktap.run(21, [run_all], "vhost-unit-")
 
 
 def run_all(k, tmp):
@@ -376,6 +395,42 @@ def run_all(k, tmp):
     rc, log = fe.finish()
     k.check(rc == 1 and log.count("VIOLATION") == 3 and "descriptor chain loops" in log,
             "violations-fail-the-exit-status", log)
+
+    # -- a broken device on demand: SIGUSR1 -----------------------------------
+    fe = Frontend([], tmp)
+    fe.handshake()
+
+    def fault_armed():
+        before = [fe.request(vub.T_FLUSH, 0, [], write=True, head=h) for h in (3, 9)]
+        early = "fault:" in fe.log_text()
+        os.kill(fe.proc.pid, signal.SIGUSR1)
+        armed = fe.wait_log("fault: armed corrupt-used-id")
+        return (before == [(0, 1), (0, 1)] and not early and armed,
+                f"true ids before the signal: {before}, fault line before it {early}, "
+                f"armed line {armed}\n{fe.log_text()}")
+    k.attempt("sigusr1-arms-a-fault", fault_armed)
+
+    def fault_written():
+        # The next element carries an out-of-range id; the request is served.
+        struct.pack_into("<IIQ", fe.mem, HDR_GPA, vub.T_FLUSH, 0, 0)
+        fe.mem[STATUS_GPA] = 0xff
+        fe.chain([(HDR_GPA, 16, False), (STATUS_GPA, 1, True)], first=5)
+        fe.submit(5)
+        bad = fe.wait_used()
+        status = fe.mem[STATUS_GPA]
+        # Then true ids again, the same head included.
+        after = [fe.request(vub.T_FLUSH, 0, [], write=True, head=h) for h in (5, 2)]
+        log = fe.log_text()
+        line = bad is not None and f"fault: wrote used id {bad[0]} on queue 0" in log
+        return (bad is not None and bad[0] >= NUM and bad[1] == 1 and status == 0 and
+                after == [(0, 1), (0, 1)] and line and log.count("fault: wrote") == 1,
+                f"faulted element {bad} (queue size {NUM}) status {status}, "
+                f"then {after}\n{log}")
+    k.attempt("fault-corrupts-one-used-id", fault_written)
+
+    rc, log = fe.finish()
+    k.check(rc == 0 and "faults=1" in log and "VIOLATION" not in log and "error:" not in log,
+            "fault-counted-not-failed", log)
 
 
 if __name__ == "__main__":
