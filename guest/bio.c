@@ -10,15 +10,20 @@
  * I/O is failed for lack of room.
  *
  * In request mode the bio is handed unchanged to the hidden blk-mq disk.
+ * Only bio-capable disks come here: a plain disk is blk-mq itself.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bio.h>
+#include <linux/blk-cgroup.h>
 #include <linux/blkdev.h>
 #include <linux/mempool.h>
+#include <linux/part_stat.h>
 #include <linux/slab.h>
 #include <linux/virtio.h>
 #include <linux/virtio_blk.h>
+
+#include <trace/events/block.h>
 
 #include "virtio_blk.h"
 
@@ -71,6 +76,8 @@ static bool virtblk_defer_kick(struct virtblk_vq *bvq)
 	return true;
 }
 
+static void virtblk_bio_end(struct virtblk_bio_cmd *bc, blk_status_t status);
+
 /* Load the header of the lowest stage still to issue */
 static void virtblk_bio_prep_stage(struct virtblk_bio_cmd *bc)
 {
@@ -82,6 +89,7 @@ static void virtblk_bio_prep_stage(struct virtblk_bio_cmd *bc)
 		cmd->out_hdr.type = cpu_to_virtio32(vdev, VIRTIO_BLK_T_FLUSH);
 		cmd->out_hdr.sector = 0;
 		cmd->sg_table.nents = 0;
+		bc->flush_start = ktime_get_ns();
 		return;
 	}
 
@@ -104,15 +112,18 @@ static void virtblk_bio_issue(struct virtblk_bio_cmd *bc, bool may_plug)
 {
 	struct virtblk_vq *bvq = bc->bvq;
 	bool deferred = may_plug && virtblk_defer_kick(bvq);
+	enum virtblk_queued queued;
 	unsigned long flags;
-	bool queued;
 
 	virtblk_bio_prep_stage(bc);
 
 	spin_lock_irqsave(&bvq->lock, flags);
 	queued = virtblk_queue_cmd(bvq, &bc->cmd);
 	/* If parked, whatever is on the ring must run for space to free up. */
-	virtblk_submit_unlock(bvq, flags, !queued || !deferred);
+	virtblk_submit_unlock(bvq, flags,
+			      queued == VIRTBLK_PARKED || !deferred);
+	if (unlikely(queued == VIRTBLK_REFUSED))
+		virtblk_bio_end(bc, BLK_STS_IOERR);
 }
 
 /*
@@ -191,6 +202,20 @@ static void virtblk_bio_end(struct virtblk_bio_cmd *bc, blk_status_t status)
 	percpu_ref_put(&q->q_usage_counter);
 }
 
+/* Count a device flush as blk-mq does: once per flush, in nanoseconds */
+static void virtblk_bio_acct_flush(struct virtblk_bio_cmd *bc)
+{
+	struct gendisk *disk = bc->bvq->vblk->disk;
+
+	if (!blk_queue_io_stat(disk->queue))
+		return;
+	part_stat_lock();
+	part_stat_inc(disk->part0, ios[STAT_FLUSH]);
+	part_stat_add(disk->part0, nsecs[STAT_FLUSH],
+		      ktime_get_ns() - bc->flush_start);
+	part_stat_unlock();
+}
+
 /**
  * virtblk_bio_complete - a stage of a bio command finished
  * @bc: the command, no longer on any ring
@@ -200,6 +225,10 @@ static void virtblk_bio_end(struct virtblk_bio_cmd *bc, blk_status_t status)
 void virtblk_bio_complete(struct virtblk_bio_cmd *bc)
 {
 	blk_status_t status = virtblk_result(bc->cmd.status);
+
+	/* Any stage but the data is a device flush. */
+	if (unlikely((bc->stages & -bc->stages) != VIRTBLK_STAGE_DATA))
+		virtblk_bio_acct_flush(bc);
 
 	if (likely(status == BLK_STS_OK)) {
 		bc->stages &= bc->stages - 1;
@@ -354,16 +383,13 @@ static blk_status_t virtblk_bio_prep(struct virtio_blk *vblk,
 		 */
 		if (bio->bi_opf & REQ_PREFLUSH)
 			bc->stages |= VIRTBLK_STAGE_PREFLUSH;
+		/* No data: a flush, or (a bare FUA) nothing at all. */
 		if (!bio_sectors(bio))
-			return bc->stages ? BLK_STS_OK : BLK_STS_IOERR;
+			return BLK_STS_OK;
 		bc->stages |= VIRTBLK_STAGE_DATA;
 		if (bio->bi_opf & REQ_FUA)
 			bc->stages |= VIRTBLK_STAGE_POSTFLUSH;
 		return virtblk_bio_map(vblk, bc, gfp);
-	case REQ_OP_FLUSH:
-		bc->data_type = VIRTIO_BLK_T_OUT;
-		bc->stages = VIRTBLK_STAGE_PREFLUSH;
-		return BLK_STS_OK;
 	case REQ_OP_DISCARD:
 		bc->data_type = VIRTIO_BLK_T_DISCARD;
 		break;
@@ -417,6 +443,12 @@ static void virtblk_bio_start(struct virtio_blk *vblk, struct bio *bio)
 		bio_endio(bio);
 		return;
 	}
+	/* Nothing to send: blk-mq completes such a write at once too. */
+	if (unlikely(!bc->stages)) {
+		virtblk_cmd_put(vblk, bc);
+		bio_endio(bio);
+		return;
+	}
 	if (bc->data_type != VIRTIO_BLK_T_IN)
 		bc->cmd.flags |= VIRTBLK_CMD_WRITE;
 
@@ -436,22 +468,62 @@ static void virtblk_bio_start(struct virtio_blk *vblk, struct bio *bio)
 	virtblk_bio_issue(bc, true);
 }
 
+/*
+ * While the device is suspended, keep @bio for virtblk_bio_resume().
+ * Returns false if the device is running (no longer) suspended.
+ */
+static bool virtblk_bio_hold(struct virtio_blk *vblk, struct bio *bio)
+{
+	bool held;
+
+	spin_lock_irq(&vblk->held_lock);
+	held = vblk->suspended;
+	if (held)
+		bio_list_add(&vblk->held_bios, bio);
+	spin_unlock_irq(&vblk->held_lock);
+	return held;
+}
+
+/*
+ * The request path of a bio-capable disk: hand @bio to the hidden disk,
+ * as a stacking driver would, and say so to blktrace on vdX.  This is
+ * bio_set_dev() but for the cgroup: vdX's io.stat counted the bio
+ * already, and a blkg of the submitter's cgroup on the hidden disk would
+ * add a row to io.stat that, with no device number to name it, reads
+ * "(unknown)".  The root cgroup has no io.stat.  mq.c accounts the
+ * requests on vdX.
+ */
+static void virtblk_remap(struct virtio_blk *vblk, struct bio *bio)
+{
+	sector_t sector = bio->bi_iter.bi_sector;
+
+	bio_clear_flag(bio, BIO_REMAPPED);
+	bio_clear_flag(bio, BIO_BPS_THROTTLED);
+	bio->bi_bdev = vblk->mq_disk->part0;
+	bio_associate_blkg_from_css(bio, blkcg_root_css);
+	trace_block_bio_remap(bio, disk_devt(vblk->disk), sector);
+	submit_bio_noacct(bio);
+}
+
 /**
- * virtblk_submit_bio - ->submit_bio of the visible disk
+ * virtblk_submit_bio - ->submit_bio of the bio-capable visible disk
  * @bio: the bio
  *
- * The path is read once: a bio is wholly on one path, and a switch only
- * affects bios submitted after it.
+ * The path is read once per entry: a switch affects bios submitted after
+ * it.  The remainder of a split bio enters again and reads it anew; both
+ * parts end through the chain whichever path each took.
  */
 void virtblk_submit_bio(struct bio *bio)
 {
 	struct virtio_blk *vblk = bio->bi_bdev->bd_disk->private_data;
 
 	if (READ_ONCE(vblk->path) == VIRTBLK_PATH_REQUEST) {
-		bio_set_dev(bio, vblk->mq_disk->part0);
-		submit_bio_noacct(bio);
+		virtblk_remap(vblk, bio);
 		return;
 	}
+
+	if (unlikely(READ_ONCE(vblk->suspended)) && virtblk_bio_hold(vblk, bio))
+		return;
 
 	/* Polling is a request path feature; complete by interrupt. */
 	bio_clear_polled(bio);
@@ -461,6 +533,46 @@ void virtblk_submit_bio(struct bio *bio)
 		return;
 
 	virtblk_bio_start(vblk, bio);
+}
+
+/**
+ * virtblk_bio_suspend - stop the bio path for a PM freeze
+ * @vblk: a device of the bio-capable shape
+ *
+ * A bio-based queue cannot be quiesced, and one left frozen across the
+ * suspend would block any task of the suspend sequence that submits to
+ * it.  New bios are held instead; the freeze and unfreeze that follow
+ * wait for those already issued, each of which holds the queue.
+ */
+void virtblk_bio_suspend(struct virtio_blk *vblk)
+{
+	struct request_queue *q = vblk->disk->queue;
+
+	spin_lock_irq(&vblk->held_lock);
+	vblk->suspended = true;
+	spin_unlock_irq(&vblk->held_lock);
+
+	blk_mq_freeze_queue(q);
+	blk_mq_unfreeze_queue(q);
+}
+
+/**
+ * virtblk_bio_resume - resubmit what virtblk_bio_suspend() held
+ * @vblk: a device of the bio-capable shape, its queues found again
+ */
+void virtblk_bio_resume(struct virtio_blk *vblk)
+{
+	struct bio_list bios;
+	struct bio *bio;
+
+	spin_lock_irq(&vblk->held_lock);
+	vblk->suspended = false;
+	bios = vblk->held_bios;
+	bio_list_init(&vblk->held_bios);
+	spin_unlock_irq(&vblk->held_lock);
+
+	while ((bio = bio_list_pop(&bios)))
+		submit_bio_noacct(bio);
 }
 
 /**

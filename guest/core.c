@@ -11,6 +11,7 @@
 #include <linux/blk-mq.h>
 #include <linux/virtio.h>
 #include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
 
 #include "virtio_blk.h"
 
@@ -74,6 +75,16 @@ static int virtblk_add_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd)
 	return err;
 }
 
+/*
+ * Whether an add error is worth waiting out: no room on the ring, or no
+ * memory to map the buffers (a full bounce buffer pool).  Anything else
+ * (-EIO from a broken ring) will not go away.
+ */
+static bool virtblk_add_retriable(int err)
+{
+	return err == -ENOSPC || err == -ENOMEM;
+}
+
 /**
  * virtblk_queue_cmd - put a command on the ring, or park it
  * @bvq: the queue, with its lock held
@@ -86,27 +97,47 @@ static int virtblk_add_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd)
  * ring costs neither a busy retry nor a trip back through the block layer.
  * The device is not notified.
  *
- * Return: true if the command is on the ring, false if it was parked.
+ * Return: VIRTBLK_ON_RING, VIRTBLK_PARKED, or VIRTBLK_REFUSED when the
+ * ring cannot take the command at all (the caller fails it).
  */
-bool virtblk_queue_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd)
+enum virtblk_queued virtblk_queue_cmd(struct virtblk_vq *bvq,
+				      struct virtblk_cmd *cmd)
 {
-	if (likely(list_empty(&bvq->parked)) &&
-	    likely(!virtblk_add_cmd(bvq, cmd)))
-		return true;
+	int err;
+
+	if (likely(list_empty(&bvq->parked))) {
+		err = virtblk_add_cmd(bvq, cmd);
+		if (likely(!err))
+			return VIRTBLK_ON_RING;
+		if (!virtblk_add_retriable(err)) {
+			schedule_work(&bvq->vblk->broken_work);
+			return VIRTBLK_REFUSED;
+		}
+	}
 
 	list_add_tail(&cmd->node, &bvq->parked);
 	bvq->parked_total++;
-	return false;
+	return VIRTBLK_PARKED;
 }
 
-/*
- * Whether nothing of a queue is on its ring (its lock held).  A command
- * parked on an idle ring (adding failed for want of memory, not of space)
- * has no completion coming to move it: see virtblk_requeue_work().
- */
+/* Whether nothing of a queue is on its ring (its lock held) */
 static bool virtblk_ring_idle(struct virtblk_vq *bvq)
 {
 	return bvq->vq->num_free == virtqueue_get_vring_size(bvq->vq);
+}
+
+/*
+ * Commands parked on an idle ring (adding failed for want of memory, not
+ * of space) have no completion coming to move them: retry them from
+ * virtblk_requeue_work() after blk-mq's resource delay.  Called with the
+ * queue lock held after every attempt to add.  queue_delayed_work(), not
+ * mod_: a stream of submitters must not keep pushing the retry back.
+ */
+static void virtblk_retry_if_stuck(struct virtblk_vq *bvq)
+{
+	if (unlikely(!list_empty(&bvq->parked)) && virtblk_ring_idle(bvq))
+		queue_delayed_work(system_wq, &bvq->vblk->requeue_work,
+				   msecs_to_jiffies(VIRTBLK_RETRY_MS));
 }
 
 /* Move parked commands onto the ring; true if the device must be notified */
@@ -114,13 +145,20 @@ static bool virtblk_drain_parked(struct virtblk_vq *bvq)
 {
 	struct virtblk_cmd *cmd, *next;
 	bool added = false;
+	int err;
 
 	list_for_each_entry_safe(cmd, next, &bvq->parked, node) {
-		if (virtblk_add_cmd(bvq, cmd))
+		err = virtblk_add_cmd(bvq, cmd);
+		if (err) {
+			/* virtblk_broken_work() fails what stays parked. */
+			if (!virtblk_add_retriable(err))
+				schedule_work(&bvq->vblk->broken_work);
 			break;
+		}
 		list_del(&cmd->node);
 		added = true;
 	}
+	virtblk_retry_if_stuck(bvq);
 
 	return added && virtblk_kick_prepare(bvq);
 }
@@ -154,6 +192,7 @@ bool virtblk_space_freed(struct virtblk_vq *bvq)
  *
  * Only needed when adding failed with nothing in flight (a transient
  * allocation failure in the ring code), so no completion will follow.
+ * A drain that still leaves an idle ring queues the work again.
  */
 void virtblk_requeue_work(struct work_struct *work)
 {
@@ -165,21 +204,87 @@ void virtblk_requeue_work(struct work_struct *work)
 		struct virtblk_vq *bvq = &vblk->vqs[i];
 		unsigned long flags;
 		bool notify = false;
-		bool again = false;
 
 		spin_lock_irqsave(&bvq->lock, flags);
-		if (!list_empty(&bvq->parked)) {
+		if (!list_empty(&bvq->parked))
 			notify = virtblk_drain_parked(bvq);
-			again = !list_empty(&bvq->parked) &&
-				virtblk_ring_idle(bvq);
-		}
 		spin_unlock_irqrestore(&bvq->lock, flags);
 
 		if (notify)
 			virtqueue_notify(bvq->vq);
-		if (again)
-			mod_delayed_work(system_wq, &vblk->requeue_work, HZ / 10);
 	}
+}
+
+/* End a command that will never be used by the device, with an error */
+static void virtblk_fail_cmd(struct virtblk_cmd *cmd)
+{
+	cmd->status = VIRTIO_BLK_S_IOERR;
+	if (cmd->flags & VIRTBLK_CMD_BIO)
+		virtblk_bio_complete(container_of(cmd, struct virtblk_bio_cmd,
+						  cmd));
+	else
+		blk_mq_complete_request(blk_mq_rq_from_pdu(cmd));
+}
+
+/* Take back every command of a reset device's queue and fail it */
+static void virtblk_fail_queue(struct virtblk_vq *bvq)
+{
+	struct virtblk_cmd *cmd, *next;
+	unsigned long flags;
+	LIST_HEAD(failed);
+
+	spin_lock_irqsave(&bvq->lock, flags);
+	while ((cmd = virtqueue_detach_unused_buf(bvq->vq)))
+		list_add_tail(&cmd->node, &failed);
+	list_splice_tail_init(&bvq->parked, &failed);
+	list_for_each_entry(cmd, &failed, node)
+		if (!(cmd->flags & VIRTBLK_CMD_BIO))
+			bvq->rq_queued--;
+	/* A held-back request is dispatched again, and refused. */
+	if (bvq->stopped_hctx) {
+		blk_mq_start_stopped_hw_queue(bvq->stopped_hctx, true);
+		bvq->stopped_hctx = NULL;
+	}
+	spin_unlock_irqrestore(&bvq->lock, flags);
+
+	list_for_each_entry_safe(cmd, next, &failed, node)
+		virtblk_fail_cmd(cmd);
+}
+
+/**
+ * virtblk_broken_work - fail all I/O of a device whose virtqueue broke
+ * @work: &virtio_blk.broken_work
+ *
+ * A broken virtqueue (the device wrote a used entry that makes no sense,
+ * or it was surprise-removed) takes no buffer and returns none: whatever
+ * is on it or parked would wait forever, and so would removal.  Reset the
+ * device so that it lets go of the buffers, mark every queue broken so
+ * that new commands are refused at once, and end what was outstanding
+ * with an I/O error, as the in-tree driver ends new I/O to a broken ring.
+ * A device that is gone reads back an all-ones status, and a reset would
+ * wait for it forever: it cannot touch the buffers anymore anyway.
+ */
+void virtblk_broken_work(struct work_struct *work)
+{
+	struct virtio_blk *vblk = container_of(work, struct virtio_blk,
+					       broken_work);
+	struct virtio_device *vdev;
+	unsigned int i;
+
+	mutex_lock(&vblk->vdev_mutex);
+	vdev = vblk->vdev;
+	if (!vdev || vblk->broken)	/* removed, or failed already */
+		goto out_unlock;
+	vblk->broken = true;
+
+	dev_err(&vdev->dev, "virtqueue broken: resetting the device, failing its I/O\n");
+	if (vdev->config->get_status(vdev) != 0xff)
+		virtio_reset_device(vdev);
+	virtio_break_device(vdev);
+	for (i = 0; i < vblk->num_vqs; i++)
+		virtblk_fail_queue(&vblk->vqs[i]);
+out_unlock:
+	mutex_unlock(&vblk->vdev_mutex);
 }
 
 /**
@@ -207,23 +312,20 @@ bool virtblk_kick_prepare(struct virtblk_vq *bvq)
  *	plug or a batch defers the notification)
  *
  * Drops the lock, then notifies the device if @kick and the ring asks for
- * it.  Commands parked on an idle ring have no completion coming to move
- * them: they are retried from virtblk_requeue_work().
+ * it.  Commands parked on an idle ring are retried later, see
+ * virtblk_retry_if_stuck().
  */
 void virtblk_submit_unlock(struct virtblk_vq *bvq, unsigned long flags,
 			   bool kick)
 	__releases(&bvq->lock)
 {
 	bool notify = kick && virtblk_kick_prepare(bvq);
-	bool idle = unlikely(!list_empty(&bvq->parked)) &&
-		    virtblk_ring_idle(bvq);
 
+	virtblk_retry_if_stuck(bvq);
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
 	if (notify)
 		virtqueue_notify(bvq->vq);
-	if (unlikely(idle))
-		mod_delayed_work(system_wq, &bvq->vblk->requeue_work, 1);
 }
 
 /**
@@ -260,7 +362,8 @@ unsigned int virtblk_cpu_to_queue(struct virtio_blk *vblk)
 	const struct blk_mq_queue_map *map =
 		&vblk->tag_set.map[HCTX_TYPE_DEFAULT];
 
-	return map->queue_offset + map->mq_map[raw_smp_processor_id()];
+	/* mq_map holds queue_offset + queue already. */
+	return map->mq_map[raw_smp_processor_id()];
 }
 
 /**
@@ -305,6 +408,9 @@ void virtblk_done(struct virtqueue *vq)
 
 	if (notify)
 		virtqueue_notify(vq);
+	/* A used entry that made no sense broke the ring: see there. */
+	if (unlikely(virtqueue_is_broken(vq)))
+		schedule_work(&vblk->broken_work);
 
 	while (!rq_list_empty(&rqs)) {
 		struct request *rq = rq_list_pop(&rqs);

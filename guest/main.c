@@ -3,9 +3,12 @@
  * Adaptive virtio block driver: probe, removal, configuration changes,
  * suspend, feature negotiation and queue limits.
  *
- * Each device gets a visible bio-based disk (vdX) and a hidden blk-mq
- * disk.  The visible disk either drives the virtqueues itself (bio path)
- * or remaps its bios to the hidden disk (request path).
+ * A device that starts on the request path gets a plain blk-mq disk
+ * (vdX), as the in-tree driver makes it.  One that starts on the bio path
+ * gets the bio-capable shape: a visible bio-based disk (vdX) that either
+ * drives the virtqueues itself (bio path) or remaps its bios to a hidden
+ * blk-mq disk (request path).  A plain disk nobody holds open can be
+ * re-created bio-capable (virtblk_reshape()).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -47,7 +50,7 @@ MODULE_PARM_DESC(poll_queues, "The number of dedicated virtqueues for polling I/
 
 static unsigned int virtblk_queue_depth;
 module_param_named(queue_depth, virtblk_queue_depth, uint, 0444);
-MODULE_PARM_DESC(queue_depth, "Tags per request queue. 0 for twice what fills the ring.");
+MODULE_PARM_DESC(queue_depth, "Tags per request queue. 0 for what fills the ring.");
 
 int virtblk_io_path_param = VIRTBLK_POLICY_AUTO;
 
@@ -98,7 +101,7 @@ bool virtblk_get_cache_mode(struct virtio_device *vdev)
 	return !!writeback;
 }
 
-static void virtblk_set_write_cache(struct request_queue *q, bool writeback)
+static int virtblk_set_write_cache(struct request_queue *q, bool writeback)
 {
 	struct queue_limits lim = queue_limits_start_update(q);
 
@@ -106,21 +109,29 @@ static void virtblk_set_write_cache(struct request_queue *q, bool writeback)
 		lim.features |= BLK_FEAT_WRITE_CACHE;
 	else
 		lim.features &= ~BLK_FEAT_WRITE_CACHE;
-	queue_limits_commit_update_frozen(q, &lim);
+	return queue_limits_commit_update_frozen(q, &lim);
 }
 
 /**
- * virtblk_update_cache_mode - apply the device cache mode to both disks
+ * virtblk_update_cache_mode - apply the device cache mode to the disks
  * @vblk: the device
  *
  * Freezing the queues lets in-flight I/O finish under the old mode.
+ * Called from the cache_type attribute: removing the disk drains it, so
+ * the disks cannot change meanwhile.
  */
 void virtblk_update_cache_mode(struct virtio_blk *vblk)
 {
 	bool writeback = virtblk_get_cache_mode(vblk->vdev);
+	int err = 0;
 
-	virtblk_set_write_cache(vblk->mq_disk->queue, writeback);
-	virtblk_set_write_cache(vblk->disk->queue, writeback);
+	if (!virtblk_plain(vblk))
+		err = virtblk_set_write_cache(vblk->mq_disk->queue, writeback);
+	if (!err)
+		err = virtblk_set_write_cache(vblk->disk->queue, writeback);
+	if (err)
+		dev_warn(&vblk->vdev->dev, "[%s] cannot update the write cache: %d\n",
+			 vblk->disk->disk_name, err);
 }
 
 static void virtblk_update_capacity(struct virtio_blk *vblk, bool resize)
@@ -143,7 +154,9 @@ static void virtblk_update_capacity(struct virtio_blk *vblk, bool resize)
 		   lbs, cap_str_10, cap_str_2);
 
 	/* The hidden disk must accept everything the visible one passes on. */
-	if (capacity >= get_capacity(vblk->mq_disk)) {
+	if (virtblk_plain(vblk)) {
+		set_capacity_and_notify(vblk->disk, capacity);
+	} else if (capacity >= get_capacity(vblk->mq_disk)) {
 		set_capacity(vblk->mq_disk, capacity);
 		set_capacity_and_notify(vblk->disk, capacity);
 	} else {
@@ -157,7 +170,11 @@ static void virtblk_config_changed_work(struct work_struct *work)
 	struct virtio_blk *vblk = container_of(work, struct virtio_blk,
 					       config_work);
 
-	virtblk_update_capacity(vblk, true);
+	/* The disks are being re-created or are gone: nothing to resize. */
+	mutex_lock(&vblk->path_lock);
+	if (vblk->disk)
+		virtblk_update_capacity(vblk, true);
+	mutex_unlock(&vblk->path_lock);
 }
 
 static void virtblk_config_changed(struct virtio_device *vdev)
@@ -449,15 +466,34 @@ static int virtblk_read_limits(struct virtio_blk *vblk,
 	return 0;
 }
 
-static void virtblk_free_disk(struct gendisk *disk)
+static void virtblk_release(struct kref *ref)
 {
-	struct virtio_blk *vblk = disk->private_data;
+	struct virtio_blk *vblk = container_of(ref, struct virtio_blk, ref);
 
 	ida_free(&vd_index_ida, vblk->index);
 	mutex_destroy(&vblk->vdev_mutex);
 	mutex_destroy(&vblk->path_lock);
 	kfree(vblk->vqs);
 	kfree(vblk);
+}
+
+/* The last put of a registered visible disk, which may outlive removal */
+static void virtblk_free_disk(struct gendisk *disk)
+{
+	struct virtio_blk *vblk = disk->private_data;
+
+	kref_put(&vblk->ref, virtblk_release);
+}
+
+/*
+ * Opening a plain disk that is being re-created bio-capable would find it
+ * gone the next moment: refuse.  Called under the disk's open_mutex.
+ */
+static int virtblk_open(struct gendisk *disk, blk_mode_t mode)
+{
+	struct virtio_blk *vblk = disk->private_data;
+
+	return vblk->reshaping ? -EBUSY : 0;
 }
 
 /* Only old bootloaders and partitioning tools still ask for this. */
@@ -489,6 +525,7 @@ out_unlock:
 	return ret;
 }
 
+/* vdX of the bio-capable shape */
 static const struct block_device_operations virtblk_fops = {
 	.owner		= THIS_MODULE,
 	.submit_bio	= virtblk_submit_bio,
@@ -496,10 +533,20 @@ static const struct block_device_operations virtblk_fops = {
 	.free_disk	= virtblk_free_disk,
 };
 
-static const struct block_device_operations virtblk_mq_fops = {
+/* vdX of the plain shape */
+static const struct block_device_operations virtblk_plain_fops = {
+	.owner		= THIS_MODULE,
+	.open		= virtblk_open,
+	.getgeo		= virtblk_getgeo,
+	.free_disk	= virtblk_free_disk,
+};
+
+/* The hidden blk-mq disk behind a bio-capable vdX */
+static const struct block_device_operations virtblk_hidden_fops = {
 	.owner		= THIS_MODULE,
 };
 
+/* What fills the ring, as the in-tree driver sizes its tag set */
 static unsigned int virtblk_default_depth(struct virtio_blk *vblk)
 {
 	unsigned int depth;
@@ -507,19 +554,14 @@ static unsigned int virtblk_default_depth(struct virtio_blk *vblk)
 	if (virtblk_queue_depth)
 		return virtblk_queue_depth;
 
-	/*
-	 * What fills the ring (without indirect descriptors a request takes
-	 * 2), and as many again: those wait parked on the queue, and each
-	 * completion puts the next one on the ring from the interrupt.  With
-	 * no more tags than ring slots, the next request would only come
-	 * once blk-mq had scheduled a rerun of the hardware context.
-	 */
+	/* Without indirect descriptors a request takes at least 2. */
 	depth = vblk->vqs[0].vq->num_free;
 	if (!virtio_has_feature(vblk->vdev, VIRTIO_RING_F_INDIRECT_DESC))
 		depth /= 2;
-	return 2 * max(depth, 1u);
+	return max(depth, 1u);
 }
 
+/* One line per disk: its path, why, and its shape */
 static void virtblk_announce_path(struct virtio_blk *vblk)
 {
 	static const char *const why[] = {
@@ -529,15 +571,190 @@ static void virtblk_announce_path(struct virtio_blk *vblk)
 		[VIRTBLK_REASON_OVERRIDE]	= "sysfs",
 	};
 
-	dev_info(&vblk->vdev->dev, "[%s] %s path: %s (%s)\n",
+	dev_info(&vblk->vdev->dev, "[%s] %s path: %s (%s)%s\n",
 		 vblk->disk->disk_name, virtblk_path_name(vblk->path),
-		 virtblk_reason_name(vblk->reason), why[vblk->reason]);
+		 virtblk_reason_name(vblk->reason), why[vblk->reason],
+		 virtblk_plain(vblk) ? ", plain blk-mq disk" : "");
+}
+
+/*
+ * Allocate the disks of a shape: a plain blk-mq vdX, or a bio-based vdX
+ * with the hidden blk-mq disk behind it.  Nothing is registered yet.
+ */
+static int virtblk_alloc_disks(struct virtio_blk *vblk, bool bio_capable)
+{
+	struct virtio_device *vdev = vblk->vdev;
+	struct queue_limits lim = { .logical_block_size = SECTOR_SIZE };
+	struct queue_limits mq_lim;
+	struct gendisk *disk, *mq_disk;
+	int err;
+
+	err = virtblk_read_limits(vblk, &lim);
+	if (err)
+		return err;
+
+	mq_lim = lim;
+	mq_disk = blk_mq_alloc_disk(&vblk->tag_set, &mq_lim, vblk);
+	if (IS_ERR(mq_disk))
+		return PTR_ERR(mq_disk);
+
+	if (!bio_capable) {
+		disk = mq_disk;
+		disk->fops = &virtblk_plain_fops;
+	} else {
+		mq_disk->fops = &virtblk_hidden_fops;
+		mq_disk->flags |= GENHD_FL_HIDDEN;
+		snprintf(mq_disk->disk_name, DISK_NAME_LEN, "virtblk%d",
+			 vblk->index);
+
+		/* Accounting happens once, on the visible disk. */
+		mq_lim = queue_limits_start_update(mq_disk->queue);
+		mq_lim.features &= ~BLK_FEAT_IO_STAT;
+		err = queue_limits_commit_update(mq_disk->queue, &mq_lim);
+		if (err)
+			goto out_put_mq_disk;
+
+		lim.features |= BLK_FEAT_IO_STAT | BLK_FEAT_NOWAIT;
+		if (vblk->io_queues[HCTX_TYPE_POLL])
+			lim.features |= BLK_FEAT_POLL;
+		disk = blk_alloc_disk(&lim, NUMA_NO_NODE);
+		if (IS_ERR(disk)) {
+			err = PTR_ERR(disk);
+			goto out_put_mq_disk;
+		}
+		disk->fops = &virtblk_fops;
+	}
+
+	virtblk_name_format("vd", vblk->index, disk->disk_name, DISK_NAME_LEN);
+	disk->major = major;
+	disk->first_minor = vblk->index << VIRTBLK_PART_BITS;
+	disk->minors = 1 << VIRTBLK_PART_BITS;
+	disk->private_data = vblk;
+
+	if (virtio_has_feature(vdev, VIRTIO_BLK_F_RO)) {
+		set_disk_ro(disk, true);
+		set_disk_ro(mq_disk, true);
+	}
+
+	vblk->disk = disk;
+	vblk->mq_disk = mq_disk;
+	virtblk_update_capacity(vblk, false);
+	return 0;
+
+out_put_mq_disk:
+	put_disk(mq_disk);
+	return err;
+}
+
+/* Drop disks virtblk_alloc_disks() made and nothing registered */
+static void virtblk_put_disks(struct virtio_blk *vblk)
+{
+	if (!virtblk_plain(vblk))
+		put_disk(vblk->disk);
+	put_disk(vblk->mq_disk);
+	vblk->disk = NULL;
+	vblk->mq_disk = NULL;
+}
+
+/*
+ * Register the allocated disks, the hidden one first: the visible disk's
+ * partition scan may already go down the request path.  On failure both
+ * are dropped.
+ */
+static int virtblk_add_disks(struct virtio_blk *vblk)
+{
+	struct device *parent = &vblk->vdev->dev;
+	int err;
+
+	if (!virtblk_plain(vblk)) {
+		err = device_add_disk(parent, vblk->mq_disk, NULL);
+		if (err)
+			goto out_put_disks;
+	}
+
+	virtblk_announce_path(vblk);
+	err = device_add_disk(parent, vblk->disk, virtblk_attr_groups);
+	if (err)
+		goto out_del_mq_disk;
+	/* Dropped by virtblk_free_disk(), once the disk is released. */
+	kref_get(&vblk->ref);
+
+	virtblk_debugfs_add(vblk);
+	return 0;
+
+out_del_mq_disk:
+	if (!virtblk_plain(vblk))
+		del_gendisk(vblk->mq_disk);
+out_put_disks:
+	virtblk_put_disks(vblk);
+	return err;
+}
+
+/*
+ * Unregister the disks; with @path_lock held.  The visible disk goes
+ * first: its removal waits for the bio path and for new remaps to stop,
+ * the hidden disk's then drains the requests.
+ */
+static void virtblk_del_disks(struct virtio_blk *vblk)
+{
+	virtblk_debugfs_remove(vblk);
+	del_gendisk(vblk->disk);
+	if (!virtblk_plain(vblk))
+		del_gendisk(vblk->mq_disk);
+	virtblk_put_disks(vblk);
+}
+
+/**
+ * virtblk_reshape - re-create a plain disk in the bio-capable shape
+ * @vblk: a device of the plain shape, with @path_lock held
+ * @policy: enum virtblk_policy that selects the bio path, from sysfs
+ *
+ * The block layer fixes at allocation whether a disk is bio-based, so
+ * reaching the bio path from a plain disk takes a new vdX, with the same
+ * name and numbers.  Only a disk nobody holds open (no file system, no
+ * opener, no holder) can go; new openers are refused meanwhile.  If the
+ * new disks cannot be made, a plain disk is made again.
+ *
+ * Return: 0, -EBUSY if the disk is open, or the error of the last attempt
+ * to make a disk.
+ */
+int virtblk_reshape(struct virtio_blk *vblk, int policy)
+{
+	struct gendisk *disk = vblk->disk;
+	int err;
+
+	mutex_lock(&disk->open_mutex);
+	if (disk_openers(disk)) {
+		mutex_unlock(&disk->open_mutex);
+		dev_warn(&vblk->vdev->dev,
+			 "[%s] in use: the bio path needs the disk re-created; close it first, or choose the path at probe (io_path=bio module parameter, or a udev rule that writes io_path before anything opens the disk)\n",
+			 disk->disk_name);
+		return -EBUSY;
+	}
+	vblk->reshaping = true;
+	mutex_unlock(&disk->open_mutex);
+
+	virtblk_del_disks(vblk);
+	vblk->reshaping = false;
+	virtblk_select_path(vblk, policy, true);
+
+	err = virtblk_alloc_disks(vblk, true);
+	if (!err)
+		err = virtblk_add_disks(vblk);
+	if (!err)
+		return 0;
+
+	dev_err(&vblk->vdev->dev, "cannot re-create the disk bio-capable: %d\n",
+		err);
+	virtblk_select_path(vblk, VIRTBLK_POLICY_REQUEST, true);
+	err = virtblk_alloc_disks(vblk, false);
+	if (!err)
+		err = virtblk_add_disks(vblk);
+	return err;
 }
 
 static int virtblk_probe(struct virtio_device *vdev)
 {
-	struct queue_limits lim = { .logical_block_size = SECTOR_SIZE };
-	struct queue_limits mq_lim;
 	struct virtio_blk *vblk;
 	int err, index;
 
@@ -560,10 +777,14 @@ static int virtblk_probe(struct virtio_device *vdev)
 	vdev->priv = vblk;
 	vblk->vdev = vdev;
 	vblk->index = index;
+	kref_init(&vblk->ref);
 	mutex_init(&vblk->vdev_mutex);
 	mutex_init(&vblk->path_lock);
+	spin_lock_init(&vblk->held_lock);
+	bio_list_init(&vblk->held_bios);
 	INIT_WORK(&vblk->config_work, virtblk_config_changed_work);
 	INIT_DELAYED_WORK(&vblk->requeue_work, virtblk_requeue_work);
+	INIT_WORK(&vblk->broken_work, virtblk_broken_work);
 
 	err = virtblk_alloc_vqs(vblk);
 	if (err)
@@ -576,9 +797,6 @@ static int virtblk_probe(struct virtio_device *vdev)
 	err = virtblk_read_sg_elems(vblk);
 	if (err)
 		goto out_del_vqs;
-	err = virtblk_read_limits(vblk, &lim);
-	if (err)
-		goto out_del_vqs;
 
 	err = virtblk_bio_init(vblk);
 	if (err)
@@ -588,67 +806,21 @@ static int virtblk_probe(struct virtio_device *vdev)
 	if (err)
 		goto out_bio_exit;
 
-	mq_lim = lim;
-	vblk->mq_disk = blk_mq_alloc_disk(&vblk->tag_set, &mq_lim, vblk);
-	if (IS_ERR(vblk->mq_disk)) {
-		err = PTR_ERR(vblk->mq_disk);
-		goto out_free_tags;
-	}
-	vblk->mq_disk->fops = &virtblk_mq_fops;
-	vblk->mq_disk->flags |= GENHD_FL_HIDDEN;
-	snprintf(vblk->mq_disk->disk_name, DISK_NAME_LEN, "virtblk%d", index);
-
-	/* Accounting happens once, on the visible disk. */
-	mq_lim = queue_limits_start_update(vblk->mq_disk->queue);
-	mq_lim.features &= ~BLK_FEAT_IO_STAT;
-	err = queue_limits_commit_update(vblk->mq_disk->queue, &mq_lim);
-	if (err)
-		goto out_put_mq_disk;
-
-	lim.features |= BLK_FEAT_IO_STAT | BLK_FEAT_NOWAIT;
-	if (vblk->io_queues[HCTX_TYPE_POLL])
-		lim.features |= BLK_FEAT_POLL;
-	vblk->disk = blk_alloc_disk(&lim, NUMA_NO_NODE);
-	if (IS_ERR(vblk->disk)) {
-		err = PTR_ERR(vblk->disk);
-		goto out_put_mq_disk;
-	}
-	virtblk_name_format("vd", index, vblk->disk->disk_name, DISK_NAME_LEN);
-	vblk->disk->major = major;
-	vblk->disk->first_minor = index << VIRTBLK_PART_BITS;
-	vblk->disk->minors = 1 << VIRTBLK_PART_BITS;
-	vblk->disk->private_data = vblk;
-	vblk->disk->fops = &virtblk_fops;
-
-	if (virtio_has_feature(vdev, VIRTIO_BLK_F_RO)) {
-		set_disk_ro(vblk->disk, true);
-		set_disk_ro(vblk->mq_disk, true);
-	}
-
+	/* The shape follows the path the disk starts on. */
 	virtblk_select_path(vblk, READ_ONCE(virtblk_io_path_param), false);
-	virtblk_update_capacity(vblk, false);
+	err = virtblk_alloc_disks(vblk, vblk->path == VIRTBLK_PATH_BIO);
+	if (err)
+		goto out_free_tags;
+
 	virtio_device_ready(vdev);
 
-	err = device_add_disk(&vdev->dev, vblk->mq_disk, NULL);
+	err = virtblk_add_disks(vblk);
 	if (err)
 		goto out_reset;
-
-	virtblk_announce_path(vblk);
-	err = device_add_disk(&vdev->dev, vblk->disk, virtblk_attr_groups);
-	if (err)
-		goto out_del_mq_disk;
-
-	virtblk_debugfs_add(vblk);
 	return 0;
 
-out_del_mq_disk:
-	del_gendisk(vblk->mq_disk);
 out_reset:
 	virtio_reset_device(vdev);
-	put_disk(vblk->disk);
-	vblk->disk = NULL;
-out_put_mq_disk:
-	put_disk(vblk->mq_disk);
 out_free_tags:
 	blk_mq_free_tag_set(&vblk->tag_set);
 out_bio_exit:
@@ -670,17 +842,12 @@ static void virtblk_remove(struct virtio_device *vdev)
 {
 	struct virtio_blk *vblk = vdev->priv;
 
-	virtblk_debugfs_remove(vblk);
-
 	/* Make sure no work handler is accessing the device. */
 	flush_work(&vblk->config_work);
 
-	/*
-	 * Visible disk first: its removal waits for the bio path and for
-	 * new remaps to stop; the hidden disk's then drains the requests.
-	 */
-	del_gendisk(vblk->disk);
-	del_gendisk(vblk->mq_disk);
+	mutex_lock(&vblk->path_lock);
+	virtblk_del_disks(vblk);
+	mutex_unlock(&vblk->path_lock);
 	cancel_delayed_work_sync(&vblk->requeue_work);
 
 	mutex_lock(&vblk->vdev_mutex);
@@ -691,22 +858,34 @@ static void virtblk_remove(struct virtio_device *vdev)
 	vblk->vdev = NULL;
 	vdev->config->del_vqs(vdev);
 	mutex_unlock(&vblk->vdev_mutex);
+	/* Finds vdev gone if it still runs; no interrupt can queue it again. */
+	flush_work(&vblk->broken_work);
 
 	virtblk_bio_exit(vblk);
-	put_disk(vblk->mq_disk);
 	blk_mq_free_tag_set(&vblk->tag_set);
-	/* Frees vblk once the last opener is gone. */
-	put_disk(vblk->disk);
+	/* Frees vblk unless an opener still holds a disk. */
+	kref_put(&vblk->ref, virtblk_release);
 }
 
 #ifdef CONFIG_PM_SLEEP
+/*
+ * As the in-tree driver since 7678abee0867: no queue stays frozen across
+ * the suspend, where a task of the suspend sequence might submit I/O and
+ * wait for it forever.  Requests wait in a quiesced queue, and bios of
+ * the bio path are held (virtblk_bio_suspend()).
+ */
 static int virtblk_freeze(struct virtio_device *vdev)
 {
 	struct virtio_blk *vblk = vdev->priv;
+	struct request_queue *q = vblk->mq_disk->queue;
 
-	/* No new bio, no bio command or request left on the rings. */
-	blk_mq_freeze_queue(vblk->disk->queue);
-	blk_mq_freeze_queue(vblk->mq_disk->queue);
+	if (!virtblk_plain(vblk))
+		virtblk_bio_suspend(vblk);
+
+	/* No request left on the rings, and none dispatched until restore. */
+	blk_mq_freeze_queue(q);
+	blk_mq_quiesce_queue_nowait(q);
+	blk_mq_unfreeze_queue(q);
 
 	virtio_reset_device(vdev);
 	flush_work(&vblk->config_work);
@@ -725,10 +904,9 @@ static int virtblk_restore(struct virtio_device *vdev)
 		return err;
 
 	virtio_device_ready(vdev);
-	blk_mq_unfreeze_queue(vblk->mq_disk->queue);
-	/* Nothing is left to restart a context stopped on a full ring. */
-	blk_mq_start_stopped_hw_queues(vblk->mq_disk->queue, true);
-	blk_mq_unfreeze_queue(vblk->disk->queue);
+	blk_mq_unquiesce_queue(vblk->mq_disk->queue);
+	if (!virtblk_plain(vblk))
+		virtblk_bio_resume(vblk);
 	return 0;
 }
 #endif
@@ -777,6 +955,7 @@ static struct virtio_driver virtio_blk = {
 	.feature_table_legacy		= features_legacy,
 	.feature_table_size_legacy	= ARRAY_SIZE(features_legacy),
 	.driver.name			= KBUILD_MODNAME,
+	.driver.dev_groups		= virtblk_vdev_attr_groups,
 	.id_table			= id_table,
 	.validate			= virtblk_validate,
 	.probe				= virtblk_probe,

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The request path: blk-mq operations of the hidden disk.  Requests get
- * the scheduler, merging, tags and poll queues; their PDU is a bare
- * struct virtblk_cmd, no larger than the in-tree driver's.  I/O is
- * accounted on the visible disk, which is what users look at.
+ * The request path: blk-mq operations of the blk-mq disk, which is vdX
+ * itself in the plain shape and the hidden disk behind vdX in the
+ * bio-capable one.  Requests get the scheduler, merging, tags and poll
+ * queues; their PDU is a bare struct virtblk_cmd, no larger than the
+ * in-tree driver's.  blk-mq accounts the I/O of a plain disk; the hidden
+ * disk's is accounted on vdX, which is what users look at.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/blk-mq.h>
 #include <linux/blk-mq-virtio.h>
+#include <linux/part_stat.h>
 #include <linux/slab.h>
 #include <linux/virtio.h>
 #include <linux/virtio_blk.h>
@@ -121,18 +124,63 @@ static blk_status_t virtblk_rq_setup(struct virtio_device *vdev,
 }
 
 /*
+ * The partition of vdX that holds @sector, or vdX itself: behind a
+ * bio-capable disk, requests carry the hidden disk and absolute sectors,
+ * and statistics belong to the partition the I/O was for.  A request
+ * that spans two partitions counts for the first, as blk-mq counts it.
+ */
+static struct block_device *virtblk_rq_part(struct virtio_blk *vblk,
+					    sector_t sector)
+{
+	struct gendisk *disk = vblk->disk;
+	struct block_device *part;
+	unsigned long idx;
+
+	rcu_read_lock();
+	xa_for_each_start(&disk->part_tbl, idx, part, 1) {
+		if (sector >= part->bd_start_sect &&
+		    sector < part->bd_start_sect + bdev_nr_sectors(part))
+			break;
+	}
+	rcu_read_unlock();
+	return part ?: disk->part0;
+}
+
+/*
  * Once the request is queued: it is the driver's from now on, whether it
- * is on the ring or parked.
+ * is on the ring or parked.  Only behind a bio-capable disk: blk-mq
+ * accounts a plain disk's requests itself.  Flushes are counted as
+ * blk-mq counts them, one per device flush, in nanoseconds.
  */
 static void virtblk_rq_acct_start(struct virtio_blk *vblk, struct request *rq,
 				  struct virtblk_cmd *cmd)
 {
-	if (blk_rq_is_passthrough(rq) || req_op(rq) == REQ_OP_FLUSH ||
+	if (virtblk_plain(vblk) || blk_rq_is_passthrough(rq) ||
 	    !blk_queue_io_stat(vblk->disk->queue))
 		return;
-	cmd->start_time = bdev_start_io_acct(vblk->disk->part0, req_op(rq),
-					     jiffies);
+	if (req_op(rq) == REQ_OP_FLUSH)
+		cmd->start_time = ktime_get_ns();
+	else
+		cmd->start_time = bdev_start_io_acct(virtblk_rq_part(vblk, blk_rq_pos(rq)),
+						     req_op(rq), jiffies);
 	cmd->flags |= VIRTBLK_CMD_ACCT;
+}
+
+static void virtblk_rq_acct_end(struct virtio_blk *vblk, struct request *rq,
+				struct virtblk_cmd *cmd)
+{
+	struct block_device *part0 = vblk->disk->part0;
+
+	if (req_op(rq) != REQ_OP_FLUSH) {
+		bdev_end_io_acct(virtblk_rq_part(vblk, blk_rq_pos(rq)),
+				 req_op(rq), blk_rq_bytes(rq) >> SECTOR_SHIFT,
+				 cmd->start_time);
+		return;
+	}
+	part_stat_lock();
+	part_stat_inc(part0, ios[STAT_FLUSH]);
+	part_stat_add(part0, nsecs[STAT_FLUSH], ktime_get_ns() - cmd->start_time);
+	part_stat_unlock();
 }
 
 static blk_status_t virtblk_rq_prep(struct virtio_blk *vblk,
@@ -164,6 +212,13 @@ static blk_status_t virtblk_rq_prep(struct virtio_blk *vblk,
 	return BLK_STS_OK;
 }
 
+/* Undo virtblk_rq_prep() for a request handed back or failed unqueued */
+static void virtblk_rq_unprep(struct request *rq, struct virtblk_cmd *cmd)
+{
+	virtblk_rq_unmap(rq, cmd);
+	virtblk_rq_cleanup(rq);
+}
+
 static void virtblk_rq_finish(struct request *rq, struct virtblk_cmd *cmd)
 {
 	struct virtio_blk *vblk = rq->q->queuedata;
@@ -171,9 +226,7 @@ static void virtblk_rq_finish(struct request *rq, struct virtblk_cmd *cmd)
 	virtblk_rq_unmap(rq, cmd);
 	virtblk_rq_cleanup(rq);
 	if (cmd->flags & VIRTBLK_CMD_ACCT)
-		bdev_end_io_acct(vblk->disk->part0, req_op(rq),
-				 blk_rq_bytes(rq) >> SECTOR_SHIFT,
-				 cmd->start_time);
+		virtblk_rq_acct_end(vblk, rq, cmd);
 }
 
 static void virtblk_rq_done(struct request *rq)
@@ -197,8 +250,8 @@ static void virtblk_rq_done(struct request *rq)
  * this one continues the last request queued here (a sequential stream),
  * the next bios of the stream would merge into it in the scheduler: hand
  * it back (BLK_STS_DEV_RESOURCE), and keep the rest of the stream there,
- * until the ring has room.  One of our requests must be in flight, for its
- * completion to run the context again.
+ * until the ring has room.  One of our requests must be in flight: then a
+ * completion on this queue, of either path, runs the context again.
  */
 static bool virtblk_rq_hold_back(struct virtblk_vq *bvq, struct request *rq)
 {
@@ -214,8 +267,8 @@ static blk_status_t virtblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct virtblk_vq *bvq = virtblk_hctx_vq(hctx);
 	struct request *rq = bd->rq;
 	struct virtblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	enum virtblk_queued queued;
 	unsigned long flags;
-	bool queued;
 	blk_status_t status;
 
 	status = virtblk_rq_prep(vblk, rq, cmd);
@@ -229,17 +282,21 @@ static blk_status_t virtblk_queue_rq(struct blk_mq_hw_ctx *hctx,
 		bvq->stopped_hctx = hctx;
 		bvq->held_total++;
 		virtblk_submit_unlock(bvq, flags, true);
-		virtblk_rq_unmap(rq, cmd);
-		virtblk_rq_cleanup(rq);
+		virtblk_rq_unprep(rq, cmd);
 		return BLK_STS_DEV_RESOURCE;
 	}
 
+	queued = virtblk_queue_cmd(bvq, cmd);
+	if (unlikely(queued == VIRTBLK_REFUSED)) {
+		virtblk_submit_unlock(bvq, flags, false);
+		virtblk_rq_unprep(rq, cmd);
+		return BLK_STS_IOERR;
+	}
 	bvq->rq_queued++;
 	bvq->next_sector = blk_rq_pos(rq) + blk_rq_sectors(rq);
-	queued = virtblk_queue_cmd(bvq, cmd);
 	virtblk_rq_acct_start(vblk, rq, cmd);
 	/* If parked, whatever is on the ring must run for space to free up. */
-	virtblk_submit_unlock(bvq, flags, !queued || bd->last);
+	virtblk_submit_unlock(bvq, flags, queued == VIRTBLK_PARKED || bd->last);
 	return BLK_STS_OK;
 }
 
@@ -248,10 +305,14 @@ static void virtblk_commit_rqs(struct blk_mq_hw_ctx *hctx)
 	virtblk_kick(virtblk_hctx_vq(hctx));
 }
 
-/* Queue a batch of prepared requests for one queue, with one notification */
+/*
+ * Queue a batch of prepared requests for one queue, with one
+ * notification.  Requests the ring refuses end with an error.
+ */
 static void virtblk_add_rq_batch(struct virtio_blk *vblk,
 				 struct virtblk_vq *bvq, struct rq_list *batch)
 {
+	struct rq_list refused = { };
 	struct request *rq;
 	unsigned long flags;
 
@@ -259,12 +320,19 @@ static void virtblk_add_rq_batch(struct virtio_blk *vblk,
 	while ((rq = rq_list_pop(batch))) {
 		struct virtblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
+		if (unlikely(virtblk_queue_cmd(bvq, cmd) == VIRTBLK_REFUSED)) {
+			cmd->status = VIRTIO_BLK_S_IOERR;
+			rq_list_add_tail(&refused, rq);
+			continue;
+		}
 		bvq->rq_queued++;
 		bvq->next_sector = blk_rq_pos(rq) + blk_rq_sectors(rq);
-		virtblk_queue_cmd(bvq, cmd);
 		virtblk_rq_acct_start(vblk, rq, cmd);
 	}
 	virtblk_submit_unlock(bvq, flags, true);
+
+	while ((rq = rq_list_pop(&refused)))
+		virtblk_rq_done(rq);
 }
 
 static void virtblk_queue_rqs(struct rq_list *rqlist)
@@ -306,6 +374,7 @@ static void virtblk_complete_batch(struct io_comp_batch *iob)
 
 static int virtblk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 {
+	struct virtio_blk *vblk = hctx->queue->queuedata;
 	struct virtblk_vq *bvq = virtblk_hctx_vq(hctx);
 	struct virtblk_cmd *cmd;
 	unsigned long flags;
@@ -333,6 +402,8 @@ static int virtblk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 
 	if (notify)
 		virtqueue_notify(bvq->vq);
+	if (unlikely(virtqueue_is_broken(bvq->vq)))
+		schedule_work(&vblk->broken_work);
 
 	return found;
 }
@@ -378,7 +449,7 @@ static const struct blk_mq_ops virtblk_mq_ops = {
 };
 
 /**
- * virtblk_mq_init - set up the tag set of the hidden disk
+ * virtblk_mq_init - set up the tag set of the blk-mq disk
  * @vblk: the device, with its queues found
  * @queue_depth: tags per hardware queue
  *
@@ -407,7 +478,7 @@ int virtblk_mq_init(struct virtio_blk *vblk, unsigned int queue_depth)
  * @vblk: the device
  * @id_str: buffer of at least VIRTIO_BLK_ID_BYTES
  *
- * Sent as a passthrough request on the hidden disk, whatever the path.
+ * Sent as a passthrough request on the blk-mq disk, whatever the path.
  *
  * Return: 0 or a negative errno (-EIO if the device does not support it).
  */

@@ -76,6 +76,20 @@ const char *virtblk_reason_name(int reason)
 	return virtblk_reason_names[reason];
 }
 
+/* The path @policy selects for the device */
+static int virtblk_policy_path(struct virtio_blk *vblk, int policy)
+{
+	switch (policy) {
+	case VIRTBLK_POLICY_BIO:
+		return VIRTBLK_PATH_BIO;
+	case VIRTBLK_POLICY_REQUEST:
+		return VIRTBLK_PATH_REQUEST;
+	default:
+		return virtio_has_feature(vblk->vdev, VIRTIO_BLK_F_BIO) ?
+			VIRTBLK_PATH_BIO : VIRTBLK_PATH_REQUEST;
+	}
+}
+
 /**
  * virtblk_select_path - apply a path policy to a device
  * @vblk: the device, with @path_lock held once the disk is live
@@ -84,29 +98,19 @@ const char *virtblk_reason_name(int reason)
  *
  * Bios read the path once at submission; those already on the old path
  * complete there.  Both paths reach the same virtqueues, so a flush on
- * either covers every write completed on the other.
+ * either covers every write completed on the other.  A plain disk can
+ * only take the request path: see virtblk_reshape() for the other.
  */
 void virtblk_select_path(struct virtio_blk *vblk, int policy, bool by_user)
 {
-	bool hint = virtio_has_feature(vblk->vdev, VIRTIO_BLK_F_BIO);
-	int forced = by_user ? VIRTBLK_REASON_OVERRIDE : VIRTBLK_REASON_PARAM;
-	int path, reason;
+	int path = virtblk_policy_path(vblk, policy);
+	int reason;
 
-	switch (policy) {
-	case VIRTBLK_POLICY_BIO:
-		path = VIRTBLK_PATH_BIO;
-		reason = forced;
-		break;
-	case VIRTBLK_POLICY_REQUEST:
-		path = VIRTBLK_PATH_REQUEST;
-		reason = forced;
-		break;
-	default:
-		policy = VIRTBLK_POLICY_AUTO;
-		path = hint ? VIRTBLK_PATH_BIO : VIRTBLK_PATH_REQUEST;
-		reason = hint ? VIRTBLK_REASON_HOST_HINT : VIRTBLK_REASON_DEFAULT;
-		break;
-	}
+	if (policy == VIRTBLK_POLICY_AUTO)
+		reason = path == VIRTBLK_PATH_BIO ? VIRTBLK_REASON_HOST_HINT :
+						    VIRTBLK_REASON_DEFAULT;
+	else
+		reason = by_user ? VIRTBLK_REASON_OVERRIDE : VIRTBLK_REASON_PARAM;
 
 	WRITE_ONCE(vblk->policy, policy);
 	WRITE_ONCE(vblk->reason, reason);
@@ -121,26 +125,56 @@ static ssize_t io_path_show(struct device *dev, struct device_attribute *attr,
 	return sysfs_emit(buf, "%s\n", virtblk_path_name(READ_ONCE(vblk->path)));
 }
 
-static ssize_t io_path_store(struct device *dev, struct device_attribute *attr,
-			     const char *buf, size_t count)
+/*
+ * Switch the path, with @path_lock held.  A bio-capable disk switches at
+ * once; a plain disk takes the request path at once and the bio path by
+ * being re-created.
+ */
+static int virtblk_store_path(struct virtio_blk *vblk, int policy)
 {
-	struct virtio_blk *vblk = dev_to_disk(dev)->private_data;
-	int policy = virtblk_parse_policy(buf);
-	int old;
+	int old = vblk->path;
 
-	if (policy < 0)
-		return policy;
+	if (virtblk_plain(vblk) &&
+	    virtblk_policy_path(vblk, policy) == VIRTBLK_PATH_BIO)
+		return virtblk_reshape(vblk, policy);
 
-	mutex_lock(&vblk->path_lock);
-	old = vblk->path;
 	virtblk_select_path(vblk, policy, true);
 	if (old != vblk->path)
 		dev_dbg(&vblk->vdev->dev, "%s: io_path %s -> %s\n",
 			vblk->disk->disk_name, virtblk_path_name(old),
 			virtblk_path_name(vblk->path));
+	return 0;
+}
+
+static ssize_t io_path_store(struct device *dev, struct device_attribute *attr,
+			     const char *buf, size_t count)
+{
+	struct gendisk *disk = dev_to_disk(dev);
+	struct virtio_blk *vblk = disk->private_data;
+	int policy = virtblk_parse_policy(buf);
+	struct kernfs_node *kn;
+	int err;
+
+	if (policy < 0)
+		return policy;
+
+	/*
+	 * Re-creating the disk removes this very attribute, and removal
+	 * waits for the attribute's writers: step out of that wait.  The
+	 * disk, and vblk with it, stay referenced until the protection is
+	 * restored.
+	 */
+	kn = sysfs_break_active_protection(&dev->kobj, &attr->attr);
+	if (!kn)
+		return -ENODEV;
+
+	mutex_lock(&vblk->path_lock);
+	/* Removed, or re-created by another writer meanwhile? */
+	err = vblk->disk == disk ? virtblk_store_path(vblk, policy) : -ENODEV;
 	mutex_unlock(&vblk->path_lock);
 
-	return count;
+	sysfs_unbreak_active_protection(kn);
+	return err ? err : count;
 }
 static DEVICE_ATTR_RW(io_path);
 
@@ -233,5 +267,72 @@ static const struct attribute_group virtblk_attr_group = {
 
 const struct attribute_group *virtblk_attr_groups[] = {
 	&virtblk_attr_group,
+	NULL,
+};
+
+/*
+ * The same io_path, and the serial to match it by, on the virtio device
+ * (/sys/bus/virtio/devices/virtioN/).  Events of the virtio device come
+ * before those of its disk, which udev holds open while it handles them:
+ * a udev rule there can re-create a plain disk before anything opens it.
+ * The driver core removes these before ->remove, waiting for writers.
+ */
+static ssize_t vdev_io_path_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	struct virtio_blk *vblk = dev_to_virtio(dev)->priv;
+
+	return sysfs_emit(buf, "%s\n", virtblk_path_name(READ_ONCE(vblk->path)));
+}
+
+static ssize_t vdev_io_path_store(struct device *dev,
+				  struct device_attribute *attr,
+				  const char *buf, size_t count)
+{
+	struct virtio_blk *vblk = dev_to_virtio(dev)->priv;
+	int policy = virtblk_parse_policy(buf);
+	int err;
+
+	if (policy < 0)
+		return policy;
+
+	mutex_lock(&vblk->path_lock);
+	err = vblk->disk ? virtblk_store_path(vblk, policy) : -ENODEV;
+	mutex_unlock(&vblk->path_lock);
+	return err ? err : count;
+}
+
+static struct device_attribute dev_attr_vdev_io_path =
+	__ATTR(io_path, 0644, vdev_io_path_show, vdev_io_path_store);
+
+static ssize_t vdev_serial_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	struct virtio_blk *vblk = dev_to_virtio(dev)->priv;
+	ssize_t ret;
+
+	/* The disk, whose queue GET_ID goes through, may be re-created. */
+	mutex_lock(&vblk->path_lock);
+	ret = vblk->disk ? serial_show(disk_to_dev(vblk->disk), attr, buf) :
+			   -ENODEV;
+	mutex_unlock(&vblk->path_lock);
+	return ret;
+}
+
+static struct device_attribute dev_attr_vdev_serial =
+	__ATTR(serial, 0444, vdev_serial_show, NULL);
+
+static struct attribute *virtblk_vdev_attrs[] = {
+	&dev_attr_vdev_io_path.attr,
+	&dev_attr_vdev_serial.attr,
+	NULL,
+};
+
+static const struct attribute_group virtblk_vdev_attr_group = {
+	.attrs		= virtblk_vdev_attrs,
+};
+
+const struct attribute_group *virtblk_vdev_attr_groups[] = {
+	&virtblk_vdev_attr_group,
 	NULL,
 };

@@ -2,16 +2,21 @@
 /*
  * Private interfaces of the adaptive virtio block driver.
  *
- * One device, two block-layer front ends: a visible bio-based disk (the
- * "head", vdX) and a hidden blk-mq disk.  Both feed the same virtqueues
- * through the command core in core.c.  See
+ * A device has one of two shapes, chosen at probe from the path it starts
+ * on.  On the request path it is a plain blk-mq disk (vdX), as the in-tree
+ * driver makes it.  On the bio path it is "bio-capable": a visible
+ * bio-based disk (vdX) and a hidden blk-mq disk behind it, so that vdX can
+ * switch between the two paths at run time.  Both feed the same
+ * virtqueues through the command core in core.c.  See
  * Documentation/block/virtio_blk-adaptive.rst.
  */
 #ifndef _VIRTIO_BLK_ADAPTIVE_H
 #define _VIRTIO_BLK_ADAPTIVE_H
 
 #include <linux/blk-mq.h>
+#include <linux/bio.h>
 #include <linux/blkdev.h>
+#include <linux/kref.h>
 #include <linux/local_lock.h>
 #include <linux/mempool.h>
 #include <linux/mutex.h>
@@ -22,6 +27,9 @@
 #include <linux/workqueue.h>
 
 #define VIRTBLK_VQ_NAME_LEN	16
+
+/* Delay of a retry of commands parked on an idle ring, as blk-mq's */
+#define VIRTBLK_RETRY_MS	3
 
 /* Inline scatterlist entries of a request (the rest is chained) */
 #define VIRTBLK_RQ_INLINE_SG	2
@@ -44,6 +52,13 @@ enum virtblk_reason {
 	VIRTBLK_REASON_DEFAULT,		/* auto, no hint from the device */
 	VIRTBLK_REASON_PARAM,		/* forced by the io_path parameter */
 	VIRTBLK_REASON_OVERRIDE,	/* forced through sysfs */
+};
+
+/* What virtblk_queue_cmd() did with a command */
+enum virtblk_queued {
+	VIRTBLK_ON_RING,	/* added; the device is yet to be notified */
+	VIRTBLK_PARKED,		/* no room or memory now: retried later */
+	VIRTBLK_REFUSED,	/* the ring cannot take it (broken): fail it */
 };
 
 /* virtblk_cmd.flags */
@@ -88,6 +103,8 @@ struct virtblk_cmd {
  * @data_type: VIRTIO_BLK_T_* of the data stage
  * @data_nents: scatterlist entries of the data stage
  * @stages: VIRTBLK_STAGE_* still to issue, lowest first
+ * @flush_start: when the current flush stage was issued (ns), for the
+ *	flush statistics
  * @range: the single range of a discard, write-zeroes or secure erase
  * @cmd: the virtqueue command, reused by every stage
  */
@@ -99,6 +116,7 @@ struct virtblk_bio_cmd {
 	u32 data_type;
 	unsigned int data_nents;
 	unsigned int stages;
+	u64 flush_start;
 	struct virtio_blk_discard_write_zeroes range;
 	struct virtblk_cmd cmd;
 };
@@ -122,7 +140,7 @@ struct virtblk_cmd_cache {
 
 /**
  * struct virtblk_vq - one virtqueue and the state both paths share on it
- * @vq: the virtqueue; NULL while the device is frozen
+ * @vq: the virtqueue; stale from freeze until restore finds it again
  * @lock: serialises adding, reaping and @parked
  * @parked: commands of either path waiting for ring space, oldest first
  * @stopped_hctx: hardware context stopped on a held-back request
@@ -162,15 +180,28 @@ struct virtblk_vq {
  * struct virtio_blk - one virtio block device
  * @vdev_mutex: held by anything that can run after remove cleared @vdev
  * @vdev: the virtio device, NULL once removed
- * @disk: visible bio-based disk (vdX)
- * @mq_disk: hidden blk-mq disk used by the request path
+ * @ref: one reference for the device, one per registered visible disk;
+ *	the last put frees the structure
+ * @disk: the visible disk (vdX): blk-mq in the plain shape, bio-based in
+ *	the bio-capable one; NULL once removed
+ * @mq_disk: the blk-mq disk requests go to: @disk itself in the plain
+ *	shape, the hidden disk behind it in the bio-capable one
  * @tag_set: tags of @mq_disk
  * @path: enum virtblk_path in effect, read once per bio
  * @policy: enum virtblk_policy last asked for
  * @reason: enum virtblk_reason for @path
- * @path_lock: serialises writers of @path, @policy and @reason
+ * @path_lock: serialises writers of @path, @policy and @reason, and the
+ *	creation and removal of the disks
+ * @reshaping: set while a plain disk is re-created bio-capable: no new
+ *	opener may get it meanwhile
+ * @suspended: the bio path holds new bios on @held_bios (PM freeze)
+ * @held_lock: protects @suspended and @held_bios
+ * @held_bios: bios that arrived while suspended, resubmitted on restore
  * @config_work: capacity change handling
  * @requeue_work: retries parked commands when no completion is due
+ * @broken_work: fails all I/O once a virtqueue is broken
+ * @broken: @broken_work reset the device and broke every queue (under
+ *	@vdev_mutex)
  * @index: ida index (names and minors)
  * @num_vqs: virtqueues in @vqs
  * @io_queues: queues per hctx type
@@ -183,6 +214,7 @@ struct virtblk_vq {
 struct virtio_blk {
 	struct mutex vdev_mutex;	/* vdev lifetime, see above */
 	struct virtio_device *vdev;
+	struct kref ref;
 	struct gendisk *disk;
 	struct gendisk *mq_disk;
 	struct blk_mq_tag_set tag_set;
@@ -190,10 +222,17 @@ struct virtio_blk {
 	int path;
 	int policy;
 	int reason;
-	struct mutex path_lock;		/* path, policy, reason writers */
+	struct mutex path_lock;		/* path and disks, see above */
+	bool reshaping;
+
+	bool suspended;
+	spinlock_t held_lock;		/* suspended, held_bios */
+	struct bio_list held_bios;
 
 	struct work_struct config_work;
 	struct delayed_work requeue_work;
+	struct work_struct broken_work;
+	bool broken;
 	int index;
 	unsigned int num_vqs;
 	unsigned int io_queues[HCTX_MAX_TYPES];
@@ -204,18 +243,30 @@ struct virtio_blk {
 	struct virtblk_vq *vqs;
 };
 
+/*
+ * Whether the device has the plain shape: its visible disk is the blk-mq
+ * disk itself, and it stays on the request path.
+ */
+static inline bool virtblk_plain(const struct virtio_blk *vblk)
+{
+	return vblk->disk == vblk->mq_disk;
+}
+
 /* main.c */
 extern int virtblk_io_path_param;
 extern struct kmem_cache *virtblk_bio_cmd_cache;
 void virtblk_update_cache_mode(struct virtio_blk *vblk);
 bool virtblk_get_cache_mode(struct virtio_device *vdev);
+int virtblk_reshape(struct virtio_blk *vblk, int policy);
 
 /* core.c */
 blk_status_t virtblk_result(u8 status);
 void virtblk_init_cmd(struct virtblk_cmd *cmd);
-bool virtblk_queue_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd);
+enum virtblk_queued virtblk_queue_cmd(struct virtblk_vq *bvq,
+				      struct virtblk_cmd *cmd);
 bool virtblk_space_freed(struct virtblk_vq *bvq);
 void virtblk_requeue_work(struct work_struct *work);
+void virtblk_broken_work(struct work_struct *work);
 bool virtblk_kick_prepare(struct virtblk_vq *bvq);
 void virtblk_submit_unlock(struct virtblk_vq *bvq, unsigned long flags,
 			   bool kick) __releases(&bvq->lock);
@@ -228,6 +279,8 @@ void virtblk_submit_bio(struct bio *bio);
 void virtblk_bio_complete(struct virtblk_bio_cmd *bc);
 int virtblk_bio_init(struct virtio_blk *vblk);
 void virtblk_bio_exit(struct virtio_blk *vblk);
+void virtblk_bio_suspend(struct virtio_blk *vblk);
+void virtblk_bio_resume(struct virtio_blk *vblk);
 
 /* mq.c */
 int virtblk_mq_init(struct virtio_blk *vblk, unsigned int queue_depth);
@@ -235,11 +288,14 @@ int virtblk_get_id(struct virtio_blk *vblk, char *id_str);
 
 /* sysfs.c */
 extern const struct attribute_group *virtblk_attr_groups[];
+extern const struct attribute_group *virtblk_vdev_attr_groups[];
 int virtblk_parse_policy(const char *buf);
 const char *virtblk_policy_name(int policy);
 const char *virtblk_path_name(int path);
 const char *virtblk_reason_name(int reason);
 void virtblk_select_path(struct virtio_blk *vblk, int policy, bool by_user);
+
+/* debugfs.c */
 void virtblk_debugfs_init(void);
 void virtblk_debugfs_exit(void);
 void virtblk_debugfs_add(struct virtio_blk *vblk);
