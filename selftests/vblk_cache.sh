@@ -26,7 +26,7 @@ fi
 	fail "cache_type accepted a bad value"
 
 paths=current
-vblk_ours && paths=$VBLK_PATHS
+vblk_ours && paths=$(vblk_paths "$sys")
 dd if=/dev/urandom of=/tmp/vblk_cache.ref bs=64k count=32 2>/dev/null
 IFS=/
 for m in $modes; do

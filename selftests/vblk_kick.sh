@@ -47,7 +47,7 @@ measure() {
 }
 
 ios=$((BATCH * BATCHES))
-for p in $VBLK_PATHS; do
+for p in $(vblk_paths "$sys"); do
 	vblk_set_path "$sys" "$p" || fail "cannot switch to $p"
 	vblk_settle
 

@@ -29,6 +29,68 @@ vblk_data_disk() {
 	return 1
 }
 
+# vblk_hidden SYS: the hidden blk-mq disk behind a bio-capable vdX (the
+# other disk of the same virtio device).  Fails for a plain disk, which is
+# itself the blk-mq disk, as under the in-tree driver.
+vblk_hidden() {
+	local d
+	for d in "$1"/device/block/*; do
+		[ "${d##*/}" = "${1##*/}" ] && continue
+		echo "${d##*/}"
+		return 0
+	done
+	return 1
+}
+
+# vblk_paths SYS: the paths the disk switches between at run time: both
+# on a bio-capable disk, the request path alone on a plain one.
+vblk_paths() {
+	if vblk_hidden "$1" >/dev/null; then
+		echo "$VBLK_PATHS"
+	else
+		echo request
+	fi
+}
+
+# vblk_wait SECONDS WHAT COMMAND...: run COMMAND every 0.1 s until it
+# succeeds; after SECONDS, fail the test naming WHAT was waited for.
+vblk_wait() {
+	local secs=$1 what=$2 n=0
+	shift 2
+	until "$@"; do
+		n=$((n + 1))
+		[ $n -gt $((secs * 10)) ] && fail "waited $secs s in vain for: $what"
+		sleep 0.1
+	done
+}
+
+# vblk_le32 N: printf escapes of N as 4 little-endian bytes.
+vblk_le32() {
+	local n=$1 i=0 s=
+	while [ $i -lt 4 ]; do
+		s="$s\\$(printf %03o $((n & 255)))"
+		n=$((n >> 8))
+		i=$((i + 1))
+	done
+	echo "$s"
+}
+
+# vblk_write_mbr DEV: an MBR partition table on DEV with one primary Linux
+# partition from 1 MiB to the end (the kernel reads it on the next
+# re-read: blockdev --rereadpt, or udev after the writer closes DEV).
+vblk_write_mbr() {
+	local size
+	size=$(cat "/sys/block/${1#/dev/}/size") || return 1
+	{
+		dd if=/dev/zero bs=446 count=1 2>/dev/null
+		printf "\\000\\000\\002\\000\\203\\377\\377\\377$(vblk_le32 2048)$(vblk_le32 $((size - 2048)))"
+		dd if=/dev/zero bs=48 count=1 2>/dev/null
+		printf '\125\252'
+	} >/tmp/vblk.mbr
+	[ "$(wc -c </tmp/vblk.mbr)" = 512 ] || return 1
+	dd if=/tmp/vblk.mbr of="$1" bs=512 count=1 oflag=direct 2>/dev/null
+}
+
 # vblk_host_bit SYS: 1 if the device offered (and so negotiated)
 # VIRTIO_BLK_F_BIO, else 0.
 vblk_host_bit() {

@@ -132,18 +132,6 @@ ok() {
 	"$@" >/dev/null 2>&1 && echo ok || echo failed
 }
 
-# wait_for WHAT SECONDS TEST...: poll TEST every 0.1 s; fail naming WHAT
-# if it is not true within SECONDS.
-wait_for() {
-	local what=$1 n=0 limit=$(($2 * 10))
-	shift 2
-	while ! "$@"; do
-		n=$((n + 1))
-		[ $n -gt $limit ] && fail "$what: not within $((limit / 10)) s"
-		sleep 0.1
-	done
-}
-
 virtio_blk_devs() {
 	local d
 	for d in /sys/bus/virtio/devices/*; do
@@ -173,7 +161,7 @@ bind_all() {
 			fail "$d is not bound to $1 after binding it"
 	done
 	for n in $VBLK_DISKS; do
-		wait_for "disk $n after binding to $1" 20 disk_ready "$n"
+		vblk_wait 20 "disk $n after binding to $1" disk_ready "$n"
 	done
 	vblk_settle
 }
@@ -341,18 +329,9 @@ facts_cgroup() {
 	done
 	# Undo, then drop the child (empty once sh -c has exited).
 	[ -e $CG/io.cost.qos ] && wr $CG/io.cost.qos "$maj:$min enable=0" >/dev/null
-	wait_for "rmdir $child" 10 rmdir "$child"
+	vblk_wait 10 "rmdir $child" rmdir "$child"
 }
 
-le32() {	# N: printf escapes of N as 4 little-endian bytes
-	local n=$1 i=0 s=
-	while [ $i -lt 4 ]; do
-		s="$s\\$(printf %03o $((n & 255)))"
-		n=$((n >> 8))
-		i=$((i + 1))
-	done
-	echo "$s"
-}
 
 part_there() { [ -e "$sys/${blk}1" ] && [ -b "/dev/${blk}1" ]; }
 part_gone() { [ ! -e "$sys/${blk}1" ]; }
@@ -363,27 +342,17 @@ wipe() {
 		fail "$name: wiping $dev failed"
 	vblk_settle
 	blockdev --rereadpt "$dev" 2>/dev/null
-	wait_for "$name: ${blk}1 gone after wiping $dev" 10 part_gone
+	vblk_wait 10 "$name: ${blk}1 gone after wiping $dev" part_gone
 }
 
 facts_stat() {
-	local size s0 s1 p0 p1 pdev=/dev/${blk}1
-	size=$(cat "$sys/size")
-	# One primary Linux partition from 1 MiB to the end.
-	{
-		dd if=/dev/zero bs=446 count=1 2>/dev/null
-		printf "\\000\\000\\002\\000\\203\\377\\377\\377$(le32 2048)$(le32 $((size - 2048)))"
-		dd if=/dev/zero bs=48 count=1 2>/dev/null
-		printf '\125\252'
-	} >/tmp/vblk_parity.mbr
-	[ "$(wc -c </tmp/vblk_parity.mbr)" = 512 ] || fail "MBR is not 512 bytes"
-	dd if=/tmp/vblk_parity.mbr of="$dev" bs=512 count=1 oflag=direct 2>/dev/null ||
-		fail "$name: writing the MBR to $dev failed"
+	local s0 s1 p0 p1 pdev=/dev/${blk}1
+	vblk_write_mbr "$dev" || fail "$name: writing the MBR to $dev failed"
 	# Closing the disk after writing makes udev re-read the table too:
 	# let it finish first.
 	vblk_settle
 	fact part.rereadpt "$(ok blockdev --rereadpt "$dev")"
-	wait_for "$name: $pdev after re-reading the partition table" 10 part_there
+	vblk_wait 10 "$name: $pdev after re-reading the partition table" part_there
 	vblk_settle
 	walk part "$sys/${blk}1"
 

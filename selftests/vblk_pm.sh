@@ -14,7 +14,7 @@ sys=$(vblk_sys "$dev")
 
 echo devices >/sys/power/pm_test || fail "cannot set pm_test"
 paths=current
-vblk_ours && paths=$VBLK_PATHS
+vblk_ours && paths=$(vblk_paths "$sys")
 for p in $paths; do
 	[ "$p" = current ] || vblk_set_path "$sys" "$p" || fail "cannot switch to $p"
 	fio --name=pm --filename="$dev" --rw=randrw --bs=4k --iodepth=8 \

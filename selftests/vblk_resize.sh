@@ -12,7 +12,7 @@ sys=$(vblk_sys "$dev")
 name=$(cat "$sys/serial")
 
 paths=current
-vblk_ours && paths=$VBLK_PATHS
+vblk_ours && paths=$(vblk_paths "$sys")
 for p in $paths; do
 	[ "$p" = current ] || vblk_set_path "$sys" "$p" || fail "cannot switch to $p"
 	old=$(cat "$sys/size")

@@ -18,7 +18,7 @@ sys=$(vblk_sys "$dev")
 [ "$(blockdev --getro "$dev")" = 1 ] || fail "$dev: BLKROGET is not 1"
 
 paths=current
-vblk_ours && paths=$VBLK_PATHS
+vblk_ours && paths=$(vblk_paths "$sys")
 for p in $paths; do
 	[ "$p" = current ] || vblk_set_path "$sys" "$p" || fail "cannot switch to $p"
 	dd if="$dev" of=/dev/null bs=64k count=16 iflag=direct 2>/dev/null ||

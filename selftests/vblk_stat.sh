@@ -35,7 +35,7 @@ delta() {
 }
 
 paths=current
-vblk_ours && paths=$VBLK_PATHS
+vblk_ours && paths=$(vblk_paths "$sys")
 for p in $paths; do
 	[ "$p" = current ] || vblk_set_path "$sys" "$p" || fail "cannot switch to $p"
 	vblk_settle
@@ -71,7 +71,11 @@ for p in $paths; do
 
 	[ -n "$ddev" ] || continue
 	dsys=$(vblk_sys "$ddev")
-	[ "$p" = current ] || vblk_set_path "$dsys" "$p" || fail "cannot switch $ddev to $p"
+	# A plain discard disk stays on the request path.
+	case " current $(vblk_paths "$dsys") " in
+	*" $p "*) [ "$p" = current ] || vblk_set_path "$dsys" "$p" ||
+			fail "cannot switch $ddev to $p" ;;
+	esac
 	vblk_settle
 	d0=$(field 12 "$dsys"); ds0=$(field 14 "$dsys")
 	i=0

@@ -404,6 +404,12 @@ def kernel_env():
     return env
 
 
+# Our module built under another name (tools/build-module.sh --name), to
+# load beside the stock virtio_blk: the default module of driver "both".
+BENCH_MODULE = "vblk_bench"
+BENCH_KO = os.path.join(CACHE, f"module-{BENCH_MODULE}", "guest", f"{BENCH_MODULE}.ko")
+
+
 class VM:
     def __init__(self, disks, driver="ours", modparams="", cmd="true",
                  timeout=300, qemu=None, machine="pc", smp=2, mem="1G",
@@ -414,7 +420,8 @@ class VM:
         # Our module: guest/virtio_blk.ko unless @module names another build
         # (driver "both" loads it beside the stock virtio_blk, which must
         # then be a build under another name: tools/build-module.sh --name).
-        self.module = module or os.path.join(ROOT, "guest", "virtio_blk.ko")
+        self.module = module or (BENCH_KO if driver == "both" else
+                                 os.path.join(ROOT, "guest", "virtio_blk.ko"))
         self.modparams = modparams
         self.cmd = cmd
         self.timeout = timeout
@@ -459,7 +466,7 @@ class VM:
         sel = os.path.join(ROOT, "selftests")
         if os.path.isdir(sel):
             shutil.copytree(sel, os.path.join(ov, "selftests"), symlinks=True)
-        udev_rules = os.path.join(ROOT, "guest", "99-virtio-blk-io-path.rules")
+        udev_rules = os.path.join(ROOT, "guest", "81-virtio-blk-io-path.rules")
         if os.path.exists(udev_rules):
             os.makedirs(os.path.join(ov, "vblk", "udev"))
             shutil.copy(udev_rules, os.path.join(ov, "vblk", "udev"))
@@ -800,10 +807,12 @@ def main():
     ap.add_argument("--driver", choices=("ours", "stock", "both", "none"), default="ours",
                     help="virtio_blk to load: ours (guest/virtio_blk.ko), the stock "
                          "in-tree module, both (the stock one binds the disks, ours "
-                         "is loaded beside it: needs --module) or none (the command "
+                         "is loaded beside it: --module, by default the vblk_bench build of "
+                         "tools/build-module.sh --name vblk_bench) or none (the command "
                          "loads it)")
     ap.add_argument("--module", metavar="KO",
-                    help="our module's file (default guest/virtio_blk.ko)")
+                    help="our module's file (default guest/virtio_blk.ko, "
+                         "for --driver both the vblk_bench build)")
     ap.add_argument("--module-param", action="append", default=[], metavar="K=V",
                     help="virtio_blk module parameter (repeatable)")
     ap.add_argument("--disk", action="append", default=[], metavar="NAME:CLASS[:k=v,...]")

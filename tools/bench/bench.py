@@ -58,8 +58,8 @@ QEMU_BUILD = os.path.join(vmrun.CACHE, "qemu", "build")
 QEMU = os.path.join(QEMU_BUILD, "qemu-system-x86_64")
 LIBINSN = os.path.join(QEMU_BUILD, "tests", "tcg", "plugins", "libinsn.so")
 # Our module under another name, to load beside the stock virtio_blk.
-BENCH_MODULE = "vblk_bench"
-BENCH_KO = os.path.join(vmrun.CACHE, f"module-{BENCH_MODULE}", "guest", f"{BENCH_MODULE}.ko")
+BENCH_MODULE = vmrun.BENCH_MODULE
+BENCH_KO = vmrun.BENCH_KO
 DOC = os.path.join(ROOT, "Documentation", "block", "virtio_blk-adaptive-results.rst")
 BS = 4096
 # Mean CPUs others may keep busy during a run before its page says "busy"

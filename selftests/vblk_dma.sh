@@ -1,0 +1,41 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# DMA mapping failures under deep queues: with a tiny bounce buffer pool
+# (swiotlb=...,force on the kernel command line) and devices that use the
+# DMA API (iommu_platform=on), adding a command fails with -ENOMEM
+# whenever the pool is full.  Such commands wait parked and are retried,
+# also when the ring has gone idle: every I/O completes, verified, on
+# every path of every disk, and nothing hangs.
+. ./test_common.sh
+. ./vblk_lib.sh
+
+vblk_ours || fail "needs the adaptive driver"
+grep -q "swiotlb=[0-9]*,force" /proc/cmdline || fail "no swiotlb=N,force on the command line"
+grep -qw debugfs /proc/mounts || mount -t debugfs none /sys/kernel/debug ||
+	fail "cannot mount debugfs"
+
+full() {
+	dmesg | grep -c "swiotlb buffer is full"
+}
+
+n=0
+for s in /sys/block/vd*; do
+	dev=/dev/${s##*/}
+	[ "$(cat "$s/ro")" = 0 ] || continue
+	queues=/sys/kernel/debug/virtio_blk/${s##*/}/queues
+	for p in $(vblk_paths "$s"); do
+		vblk_set_path "$s" $p || fail "$dev: cannot switch to $p"
+		f0=$(full)
+		vblk_fio_verified 240 "dma-$p" "$dev" --ioengine=libaio \
+			--iodepth=64 --iodepth_batch_submit=16 --bsrange=4k-128k \
+			--size=32M
+		[ "$(full)" -gt "$f0" ] ||
+			fail "$dev, $p: the bounce pool never ran full: nothing tested"
+		ktap_log "$dev, $p: 64 in flight verified with the bounce pool full" \
+			"$(($(full) - f0)) times; $(awk '{ printf "%s parked %s; ", $1, $7 }' "$queues")"
+		n=$((n + 1))
+	done
+done
+[ $n -ge 3 ] || fail "only $n disk/path pairs tested: want a plain disk and a bio-capable one"
+exit $KSFT_PASS
