@@ -17,6 +17,8 @@
 #include <linux/bio.h>
 #include <linux/blk-cgroup.h>
 #include <linux/blkdev.h>
+#include <linux/cpuhotplug.h>
+#include <linux/delay.h>
 #include <linux/mempool.h>
 #include <linux/part_stat.h>
 #include <linux/slab.h>
@@ -77,6 +79,14 @@ static bool virtblk_defer_kick(struct virtblk_vq *bvq)
 }
 
 static void virtblk_bio_end(struct virtblk_bio_cmd *bc, blk_status_t status);
+
+/* A bio command that virtblk_bio_queue_enter() let in has ended */
+static void virtblk_bio_queue_exit(struct virtblk_vq *bvq)
+{
+	if (atomic_dec_return(&bvq->bio_inflight) < bvq->vblk->bio_budget &&
+	    wq_has_sleeper(&bvq->bio_wait))
+		wake_up(&bvq->bio_wait);
+}
 
 /* Load the header of the lowest stage still to issue */
 static void virtblk_bio_prep_stage(struct virtblk_bio_cmd *bc)
@@ -198,6 +208,7 @@ static void virtblk_bio_end(struct virtblk_bio_cmd *bc, blk_status_t status)
 	if (unlikely(status))
 		bio->bi_status = status;
 	bio_endio(bio);
+	virtblk_bio_queue_exit(bvq);
 	/* Pairs with the get in virtblk_bio_start(): lets freezes drain. */
 	percpu_ref_put(&q->q_usage_counter);
 }
@@ -410,19 +421,80 @@ static blk_status_t virtblk_bio_prep(struct virtio_blk *vblk,
 	return BLK_STS_OK;
 }
 
+/*
+ * The queue a bio command goes to: the submitting CPU's, unless the last
+ * CPU of that queue's interrupt is going offline (virtblk_cpu_offline()
+ * waits for the queue's commands, which this counts).  The count is taken
+ * before the check, the offliner sets the flag before it reads the count:
+ * one of the two sees the other.
+ */
+static struct virtblk_vq *virtblk_bio_pick_queue(struct virtio_blk *vblk)
+{
+	unsigned int first = virtblk_cpu_to_queue(vblk), i;
+	unsigned int nr = vblk->io_queues[HCTX_TYPE_DEFAULT];
+	struct virtblk_vq *bvq;
+
+	for (i = 0; i < nr; i++) {
+		bvq = &vblk->vqs[(first + i) % nr];
+		atomic_inc(&bvq->bio_inflight);
+		/* Pairs with virtblk_cpu_offline()'s. */
+		smp_mb__after_atomic();
+		if (likely(!READ_ONCE(bvq->inactive)))
+			return bvq;
+		atomic_dec(&bvq->bio_inflight);
+	}
+	/* Every queue inactive cannot be: the last CPU stays online. */
+	bvq = &vblk->vqs[first];
+	atomic_inc(&bvq->bio_inflight);
+	return bvq;
+}
+
+/*
+ * Enter a queue for a bio command, within the queue's budget: the bio
+ * path has no tags, and without a bound a burst of writeback would queue
+ * (park) without limit in front of a synchronous read.  A submitter over
+ * the budget sleeps until a command of the queue ends (the sleep flushes
+ * its plug, whose commands the device must see to end); REQ_NOWAIT gets
+ * NULL instead.
+ */
+static struct virtblk_vq *virtblk_bio_queue_enter(struct virtio_blk *vblk,
+						  struct bio *bio)
+{
+	unsigned int budget = vblk->bio_budget;
+	struct virtblk_vq *bvq;
+
+	for (;;) {
+		bvq = virtblk_bio_pick_queue(vblk);
+		if (likely(atomic_read(&bvq->bio_inflight) <= budget))
+			return bvq;
+		virtblk_bio_queue_exit(bvq);
+		if (bio->bi_opf & REQ_NOWAIT)
+			return NULL;
+		spin_lock_irq(&bvq->lock);
+		bvq->budget_waits++;
+		spin_unlock_irq(&bvq->lock);
+		io_wait_event(bvq->bio_wait,
+			      atomic_read(&bvq->bio_inflight) < budget);
+	}
+}
+
 static void virtblk_bio_start(struct virtio_blk *vblk, struct bio *bio)
 {
 	struct request_queue *q = vblk->disk->queue;
 	gfp_t gfp = bio->bi_opf & REQ_NOWAIT ? GFP_NOWAIT : GFP_NOIO;
-	struct virtblk_vq *bvq = &vblk->vqs[virtblk_cpu_to_queue(vblk)];
+	blk_status_t status = BLK_STS_AGAIN;
 	struct virtblk_bio_cmd *bc;
-	blk_status_t status;
+	struct virtblk_vq *bvq;
 
-	bc = virtblk_cmd_get(vblk, bvq, gfp);
-	if (unlikely(!bc)) {
+	bvq = virtblk_bio_queue_enter(vblk, bio);
+	if (unlikely(!bvq)) {
 		bio_wouldblock_error(bio);
 		return;
 	}
+
+	bc = virtblk_cmd_get(vblk, bvq, gfp);
+	if (unlikely(!bc))
+		goto out_exit_queue;
 
 	bc->bio = bio;
 	bc->bvq = bvq;
@@ -431,24 +503,9 @@ static void virtblk_bio_start(struct virtio_blk *vblk, struct bio *bio)
 	bc->cmd.out_hdr.ioprio = cpu_to_virtio32(vblk->vdev, bio_prio(bio));
 
 	status = virtblk_bio_prep(vblk, bc, gfp);
-	if (unlikely(status)) {
-		if (bc->sg_ext)
-			mempool_free(bc->sg_ext, vblk->sg_pool);
-		virtblk_cmd_put(vblk, bc);
-		if (status == BLK_STS_AGAIN) {
-			bio_wouldblock_error(bio);
-			return;
-		}
-		bio->bi_status = status;
-		bio_endio(bio);
-		return;
-	}
 	/* Nothing to send: blk-mq completes such a write at once too. */
-	if (unlikely(!bc->stages)) {
-		virtblk_cmd_put(vblk, bc);
-		bio_endio(bio);
-		return;
-	}
+	if (unlikely(status || !bc->stages))
+		goto out_put_cmd;
 	if (bc->data_type != VIRTIO_BLK_T_IN)
 		bc->cmd.flags |= VIRTBLK_CMD_WRITE;
 
@@ -466,6 +523,86 @@ static void virtblk_bio_start(struct virtio_blk *vblk, struct bio *bio)
 	}
 
 	virtblk_bio_issue(bc, true);
+	return;
+
+out_put_cmd:
+	if (bc->sg_ext)
+		mempool_free(bc->sg_ext, vblk->sg_pool);
+	virtblk_cmd_put(vblk, bc);
+out_exit_queue:
+	virtblk_bio_queue_exit(bvq);
+	if (status == BLK_STS_AGAIN) {
+		bio_wouldblock_error(bio);
+		return;
+	}
+	bio->bi_status = status;
+	bio_endio(bio);
+}
+
+/* Whether @cpu is the last online CPU the default map sends to @queue */
+static bool virtblk_last_cpu(struct virtio_blk *vblk, unsigned int queue,
+			     unsigned int cpu)
+{
+	const unsigned int *map = vblk->tag_set.map[HCTX_TYPE_DEFAULT].mq_map;
+	unsigned int other;
+
+	if (map[cpu] != queue)
+		return false;
+	for_each_online_cpu(other)
+		if (other != cpu && map[other] == queue)
+			return false;
+	return true;
+}
+
+/**
+ * virtblk_cpu_offline - drain the bio path of queues losing their last CPU
+ * @cpu: the CPU going offline
+ * @node: &virtio_blk.cpuhp_node
+ *
+ * A queue's interrupt is managed: it is shut down with the last CPU of its
+ * mask, and what is then on the ring completes only once one comes back.
+ * blk-mq drains its requests before that (CPUHP_AP_BLK_MQ_ONLINE, which
+ * runs after this state on the way down); this does the same for the bio
+ * commands, parked ones included, and sends new ones elsewhere meanwhile.
+ *
+ * Return: 0.
+ */
+int virtblk_cpu_offline(unsigned int cpu, struct hlist_node *node)
+{
+	struct virtio_blk *vblk = hlist_entry_safe(node, struct virtio_blk,
+						   cpuhp_node);
+	unsigned int i;
+
+	for (i = 0; i < vblk->io_queues[HCTX_TYPE_DEFAULT]; i++) {
+		struct virtblk_vq *bvq = &vblk->vqs[i];
+
+		if (!virtblk_last_cpu(vblk, i, cpu))
+			continue;
+		WRITE_ONCE(bvq->inactive, true);
+		/* Pairs with virtblk_bio_pick_queue()'s. */
+		smp_mb();
+		while (atomic_read(&bvq->bio_inflight))
+			usleep_range(1000, 5000);
+	}
+	return 0;
+}
+
+/**
+ * virtblk_cpu_online - take queues of a CPU that came back into use again
+ * @cpu: the CPU now online
+ * @node: &virtio_blk.cpuhp_node
+ *
+ * Return: 0.
+ */
+int virtblk_cpu_online(unsigned int cpu, struct hlist_node *node)
+{
+	struct virtio_blk *vblk = hlist_entry_safe(node, struct virtio_blk,
+						   cpuhp_node);
+	unsigned int queue = vblk->tag_set.map[HCTX_TYPE_DEFAULT].mq_map[cpu];
+
+	if (queue < vblk->io_queues[HCTX_TYPE_DEFAULT])
+		WRITE_ONCE(vblk->vqs[queue].inactive, false);
+	return 0;
 }
 
 /*
@@ -585,6 +722,9 @@ int virtblk_bio_init(struct virtio_blk *vblk)
 {
 	unsigned int i;
 	int cpu;
+
+	for (i = 0; i < vblk->num_vqs; i++)
+		init_waitqueue_head(&vblk->vqs[i].bio_wait);
 
 	vblk->cmd_cache = alloc_percpu(struct virtblk_cmd_cache);
 	if (!vblk->cmd_cache)

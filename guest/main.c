@@ -14,6 +14,7 @@
 
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
+#include <linux/cpuhotplug.h>
 #include <linux/hdreg.h>
 #include <linux/idr.h>
 #include <linux/interrupt.h>
@@ -79,6 +80,7 @@ MODULE_PARM_DESC(io_path,
 		 "I/O path of new devices: auto (bio if the device offers VIRTIO_BLK_F_BIO), bio or request");
 
 static int major;
+static enum cpuhp_state virtblk_cpuhp_state;
 static DEFINE_IDA(vd_index_ida);
 static struct workqueue_struct *virtblk_wq;
 struct kmem_cache *virtblk_bio_cmd_cache;
@@ -805,6 +807,8 @@ static int virtblk_probe(struct virtio_device *vdev)
 	err = virtblk_mq_init(vblk, virtblk_default_depth(vblk));
 	if (err)
 		goto out_bio_exit;
+	/* As many again as the tags: those wait parked for ring space. */
+	vblk->bio_budget = 2 * vblk->tag_set.queue_depth;
 
 	/* The shape follows the path the disk starts on. */
 	virtblk_select_path(vblk, READ_ONCE(virtblk_io_path_param), false);
@@ -817,6 +821,7 @@ static int virtblk_probe(struct virtio_device *vdev)
 	err = virtblk_add_disks(vblk);
 	if (err)
 		goto out_reset;
+	cpuhp_state_add_instance_nocalls(virtblk_cpuhp_state, &vblk->cpuhp_node);
 	return 0;
 
 out_reset:
@@ -842,6 +847,8 @@ static void virtblk_remove(struct virtio_device *vdev)
 {
 	struct virtio_blk *vblk = vdev->priv;
 
+	cpuhp_state_remove_instance_nocalls(virtblk_cpuhp_state,
+					    &vblk->cpuhp_node);
 	/* Make sure no work handler is accessing the device. */
 	flush_work(&vblk->config_work);
 
@@ -990,6 +997,12 @@ static int __init virtio_blk_init(void)
 		goto out_destroy_workqueue;
 	}
 
+	err = cpuhp_setup_state_multi(CPUHP_AP_ONLINE_DYN, "block/virtio_blk:online",
+				      virtblk_cpu_online, virtblk_cpu_offline);
+	if (err < 0)
+		goto out_unregister_blkdev;
+	virtblk_cpuhp_state = err;
+
 	virtblk_debugfs_init();
 	err = register_virtio_driver(&virtio_blk);
 	if (err)
@@ -998,6 +1011,8 @@ static int __init virtio_blk_init(void)
 
 out_debugfs_exit:
 	virtblk_debugfs_exit();
+	cpuhp_remove_multi_state(virtblk_cpuhp_state);
+out_unregister_blkdev:
 	unregister_blkdev(major, "virtblk");
 out_destroy_workqueue:
 	destroy_workqueue(virtblk_wq);
@@ -1010,6 +1025,7 @@ static void __exit virtio_blk_fini(void)
 {
 	unregister_virtio_driver(&virtio_blk);
 	virtblk_debugfs_exit();
+	cpuhp_remove_multi_state(virtblk_cpuhp_state);
 	unregister_blkdev(major, "virtblk");
 	destroy_workqueue(virtblk_wq);
 	kmem_cache_destroy(virtblk_bio_cmd_cache);

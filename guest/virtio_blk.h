@@ -24,6 +24,7 @@
 #include <linux/spinlock.h>
 #include <linux/virtio.h>
 #include <linux/virtio_blk.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
 
 #define VIRTBLK_VQ_NAME_LEN	16
@@ -153,6 +154,11 @@ struct virtblk_cmd_cache {
  * @plug_cb: defers the notification to the end of a task's plug
  * @plug_owner: task whose plug holds @plug_cb, or NULL
  * @plug_busy: bit 0 set while @plug_cb is on a plug
+ * @bio_inflight: bio commands that chose this queue and have not ended
+ * @bio_wait: submitters waiting for @bio_inflight to drop below the budget
+ * @budget_waits: submitters that had to wait (debugfs statistics)
+ * @inactive: the last CPU of the queue's interrupt is going offline: bio
+ *	commands go to another queue
  * @cmd_pool: bio command reserve for CPUs mapped to this queue
  * @vblk: owning device
  * @name: virtqueue name
@@ -171,6 +177,10 @@ struct virtblk_vq {
 	struct blk_plug_cb plug_cb;
 	struct task_struct *plug_owner;
 	unsigned long plug_busy;
+	atomic_t bio_inflight;
+	wait_queue_head_t bio_wait;
+	u64 budget_waits;
+	bool inactive;
 	mempool_t *cmd_pool;
 	struct virtio_blk *vblk;
 	char name[VIRTBLK_VQ_NAME_LEN];
@@ -206,9 +216,11 @@ struct virtblk_vq {
  * @num_vqs: virtqueues in @vqs
  * @io_queues: queues per hctx type
  * @sg_elems: scatterlist entries a command may need
+ * @bio_budget: bio commands a queue takes before submitters wait
  * @sg_pool: scatterlist arrays for bio commands above the inline size
  * @cmd_cache: per-CPU caches of free bio commands
  * @debugfs_dir: the device's debugfs directory, or NULL
+ * @cpuhp_node: on the driver's CPU hotplug state (virtblk_cpu_offline())
  * @vqs: the virtqueues
  */
 struct virtio_blk {
@@ -237,9 +249,11 @@ struct virtio_blk {
 	unsigned int num_vqs;
 	unsigned int io_queues[HCTX_MAX_TYPES];
 	unsigned int sg_elems;
+	unsigned int bio_budget;
 	mempool_t *sg_pool;
 	struct virtblk_cmd_cache __percpu *cmd_cache;
 	struct dentry *debugfs_dir;
+	struct hlist_node cpuhp_node;
 	struct virtblk_vq *vqs;
 };
 
@@ -280,6 +294,8 @@ void virtblk_bio_complete(struct virtblk_bio_cmd *bc);
 int virtblk_bio_init(struct virtio_blk *vblk);
 void virtblk_bio_exit(struct virtio_blk *vblk);
 void virtblk_bio_suspend(struct virtio_blk *vblk);
+int virtblk_cpu_offline(unsigned int cpu, struct hlist_node *node);
+int virtblk_cpu_online(unsigned int cpu, struct hlist_node *node);
 void virtblk_bio_resume(struct virtio_blk *vblk);
 
 /* mq.c */
