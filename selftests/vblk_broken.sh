@@ -22,7 +22,6 @@ done
 set -- $disks
 [ $# -ge 3 ] || fail "want three vhost disks, have $#"
 
-exited() { ! kill -0 "$1" 2>/dev/null; }
 idle() { [ "$(echo $(cat "$1/inflight"))" = "0 0" ]; }
 # done_ios SYS: reads and writes completed on the disk.
 done_ios() { awk '{ print $1 + $5 }' "$1/stat"; }
@@ -52,7 +51,7 @@ break_under_io() {
 	vblk_host backend "$name" break-used-id >/dev/null ||
 		{ kill $fiopid; fail "$name: the back end did not break the ring"; }
 
-	vblk_wait 60 "end of fio on a broken $dev ($shape, $path)" exited $fiopid
+	vblk_wait 60 "end of fio on a broken $dev ($shape, $path)" vblk_exited $fiopid
 	wait $fiopid
 	rc=$?
 	[ $rc != 0 ] || fail "$name: fio succeeded on a broken device"
@@ -64,7 +63,7 @@ break_under_io() {
 	# New I/O fails at once.
 	dd if="$dev" of=/dev/null bs=4k count=1 skip=7 iflag=direct 2>/dev/null &
 	ddpid=$!
-	vblk_wait 10 "end of a read from the broken $dev" exited $ddpid
+	vblk_wait 10 "end of a read from the broken $dev" vblk_exited $ddpid
 	wait $ddpid && fail "$name: a read from the broken device succeeded"
 	vblk_wait 10 "idle $dev" idle "$sys"
 	ktap_log "$name: $dev ($shape, $path) broken under fio: fio ended with EIO (status $rc), new reads fail, nothing in flight"
@@ -77,7 +76,7 @@ break_under_io "$3" bio-capable request
 # Broken devices go away, and then the module.
 for d in /sys/bus/virtio/drivers/virtio_blk/virtio*; do
 	echo "${d##*/}" >/sys/bus/virtio/drivers/virtio_blk/unbind &
-	vblk_wait 30 "unbind of ${d##*/}" exited $!
+	vblk_wait 30 "unbind of ${d##*/}" vblk_exited $!
 done
 vblk_unload || fail "rmmod virtio_blk failed"
 ktap_log "broken devices unbound, module unloaded"

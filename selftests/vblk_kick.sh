@@ -21,9 +21,6 @@ grep -qw debugfs /proc/mounts || mount -t debugfs none /sys/kernel/debug ||
 queues=/sys/kernel/debug/virtio_blk/${dev#/dev/}/queues
 [ -r "$queues" ] || fail "no $queues"
 
-# counter added|notified: the sum over the device's queues.
-counter() {
-	awk -v f="$1" '{ for (i = 2; i < NF; i += 2) if ($i == f) s += $(i + 1) }
 		END { print s + 0 }' "$queues"
 }
 
@@ -40,10 +37,10 @@ reads() {
 # measure DEPTH BATCH IOS: "ADDED NOTIFIED" for one reads run.
 measure() {
 	local a0 n0
-	a0=$(counter added)
-	n0=$(counter notified)
+	a0=$(vblk_qstat "$queues" added)
+	n0=$(vblk_qstat "$queues" notified)
 	reads "$@"
-	echo "$(($(counter added) - a0)) $(($(counter notified) - n0))"
+	echo "$(($(vblk_qstat "$queues" added) - a0)) $(($(vblk_qstat "$queues" notified) - n0))"
 }
 
 ios=$((BATCH * BATCHES))

@@ -64,6 +64,16 @@ vblk_wait() {
 	done
 }
 
+# vblk_qstat QUEUES COUNTER [PREFIX]: COUNTER of the driver's debugfs
+# QUEUES file (/sys/kernel/debug/virtio_blk/vdX/queues), summed over the
+# queues whose name starts with PREFIX (all by default).
+vblk_qstat() {
+	awk -v f="$2" -v p="$3" 'p == "" || index($1, p) == 1 {
+			for (i = 2; i < NF; i += 2) if ($i == f) s += $(i + 1)
+		}
+		END { print s + 0 }' "$1"
+}
+
 # vblk_le32 N: printf escapes of N as 4 little-endian bytes.
 vblk_le32() {
 	local n=$1 i=0 s=
@@ -89,6 +99,11 @@ vblk_write_mbr() {
 	} >/tmp/vblk.mbr
 	[ "$(wc -c </tmp/vblk.mbr)" = 512 ] || return 1
 	dd if=/tmp/vblk.mbr of="$1" bs=512 count=1 oflag=direct 2>/dev/null
+}
+
+# vblk_exited PID: the process is gone (for vblk_wait).
+vblk_exited() {
+	! kill -0 "$1" 2>/dev/null
 }
 
 # vblk_host_bit SYS: 1 if the device offered (and so negotiated)

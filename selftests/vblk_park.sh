@@ -21,12 +21,6 @@ vblk_ours || fail "needs the adaptive driver"
 grep -qw debugfs /proc/mounts || mount -t debugfs none /sys/kernel/debug ||
 	fail "cannot mount debugfs"
 
-# count COUNTER [PREFIX]: parked|held so far, summed over the queues whose
-# name starts with PREFIX (all by default).
-count() {
-	awk -v f="$1" -v p="$2" 'p == "" || index($1, p) == 1 {
-			for (i = 2; i < NF; i += 2) if ($i == f) s += $(i + 1)
-		}
 		END { print s + 0 }' "$queues"
 }
 
@@ -80,11 +74,11 @@ for spec in $VBLK_PARK_TAGS; do
 	for p in $VBLK_PATHS; do
 		vblk_set_path "$sys" $p || fail "$name: cannot switch to $p"
 		vblk_settle
-		p0=$(count parked)
-		h0=$(count held)
+		p0=$(vblk_qstat "$queues" parked)
+		h0=$(vblk_qstat "$queues" held)
 		verify "$name-$p" --ioengine=libaio
-		n=$(($(count parked) - p0))
-		h=$(($(count held) - h0))
+		n=$(($(vblk_qstat "$queues" parked) - p0))
+		h=$(($(vblk_qstat "$queues" held) - h0))
 		idle
 		ktap_log "$name, $p path, random: 64 in flight verified, $n commands parked, $h held back"
 		case $name-$p in
@@ -101,11 +95,11 @@ for spec in $VBLK_PARK_TAGS; do
 	# back to the scheduler to merge while one of them is parked.
 	vblk_set_path "$sys" request || fail "$name: cannot switch to request"
 	vblk_settle
-	p0=$(count parked)
-	h0=$(count held)
+	p0=$(vblk_qstat "$queues" parked)
+	h0=$(vblk_qstat "$queues" held)
 	verify "$name-sequential" --ioengine=libaio --rw=write
-	n=$(($(count parked) - p0))
-	h=$(($(count held) - h0))
+	n=$(($(vblk_qstat "$queues" parked) - p0))
+	h=$(($(vblk_qstat "$queues" held) - h0))
 	idle
 	ktap_log "$name, request path, sequential: 64 in flight verified, $n parked, $h held back"
 	case $name in
@@ -118,9 +112,9 @@ for spec in $VBLK_PARK_TAGS; do
 	if grep -q "^req_poll" "$queues"; then
 		vblk_set_path "$sys" request || fail "$name: cannot switch to request"
 		vblk_settle
-		p0=$(count parked req_poll)
+		p0=$(vblk_qstat "$queues" parked req_poll)
 		verify "$name-polled" --ioengine=io_uring --hipri
-		n=$(($(count parked req_poll) - p0))
+		n=$(($(vblk_qstat "$queues" parked req_poll) - p0))
 		idle
 		ktap_log "$name, polled requests: 64 in flight verified, $n parked on the poll queue"
 		[ "$n" -gt 0 ] || fail "$name: nothing parked on the poll queue"

@@ -146,7 +146,7 @@ for sys in $(data_disks); do
 			fail "$tag: cannot put $orig back in $f"
 		vblk_settle
 		vblk_wait 30 "$tag: nothing in flight" idle "$sys"
-		ktap_log "$tag: $SWITCHES switches round '$(tr -d '[]' <"$f")' during $runs verified fio runs"
+		ktap_log "$tag: $SWITCHES switches round '$(rotation "$f")' during $runs verified fio runs"
 		n=$((n + 1))
 	done
 	restore=
