@@ -64,7 +64,8 @@ def test_build(k):
 
 def test_both_needs_rename(k):
     disk = vmrun.Disk("ram:ram:size=16M")
-    vm = vmrun.VM([disk], driver="both")
+    vm = vmrun.VM([disk], driver="both",
+                  module=os.path.join(vmrun.ROOT, "guest", "virtio_blk.ko"))
     try:
         vm._overlay(os.devnull)
         err = "no error"
