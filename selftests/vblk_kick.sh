@@ -21,9 +21,6 @@ grep -qw debugfs /proc/mounts || mount -t debugfs none /sys/kernel/debug ||
 queues=/sys/kernel/debug/virtio_blk/${dev#/dev/}/queues
 [ -r "$queues" ] || fail "no $queues"
 
-		END { print s + 0 }' "$queues"
-}
-
 # reads DEPTH BATCH IOS: IOS 4 KiB direct reads from CPU 0, DEPTH at a
 # time, submitted and reaped BATCH at a time.
 reads() {

@@ -21,9 +21,6 @@ vblk_ours || fail "needs the adaptive driver"
 grep -qw debugfs /proc/mounts || mount -t debugfs none /sys/kernel/debug ||
 	fail "cannot mount debugfs"
 
-		END { print s + 0 }' "$queues"
-}
-
 # verify NAME FIO-ARGS...: 4k writes (random unless FIO-ARGS say) read
 # back and checked, 64 in flight, bounded in time (a parked command nobody
 # moves, or a held-back request nobody reruns, never completes).

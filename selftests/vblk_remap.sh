@@ -71,7 +71,8 @@ for p in request bio; do
 	echo >$tr/trace
 	echo 1 >$tr/events/block/block_bio_queue/enable
 	echo 1 >$tr/events/block/block_bio_remap/enable
-	dd if="$dev" of=/dev/null bs=4k count=1 skip=4096 iflag=direct 2>/dev/null
+	dd if="$dev" of=/dev/null bs=4k count=1 skip=1000 iflag=direct 2>/dev/null ||
+		fail "$p: reading $dev failed"
 	echo 0 >$tr/events/block/block_bio_remap/enable
 	echo 0 >$tr/events/block/block_bio_queue/enable
 	majmin=$(tr : , <"$sys/dev")

@@ -137,6 +137,15 @@ def static(g, state):
     else:
         g.add(False, "guest-build-W1-sparse", "nothing to build")
 
+    # The guest's shell tests parse: a syntax error would surface only
+    # in the guest that runs them, as a failed test.
+    scripts = sorted(glob.glob(os.path.join(ROOT, "selftests", "*.sh")) +
+                     glob.glob(os.path.join(ROOT, "tools", "bench", "*.sh")) +
+                     [os.path.join(TOOLS, "guest", "init")])
+    bad = [f"{os.path.relpath(s, ROOT)}: {log.strip()}"
+           for s in scripts for rc, log in [sh(["sh", "-n", s])] if rc]
+    g.add(bool(scripts) and not bad, "shell-syntax", log="\n".join(bad))
+
     patches = sorted(glob.glob(os.path.join(ROOT, "host-qemu-patch", "0*.patch")))
     patches = [p for p in patches if not os.path.basename(p).startswith("0000-")]
     qsrc = os.path.join(CACHE, "qemu", "src")
