@@ -79,6 +79,21 @@ static bool virtblk_defer_kick(struct virtblk_vq *bvq)
 }
 
 static void virtblk_bio_end(struct virtblk_bio_cmd *bc, blk_status_t status);
+static void virtblk_bio_issue(struct virtblk_bio_cmd *bc, bool may_plug);
+
+/* The lowest stage of @bc ended with @status: the next one, or the end */
+static void virtblk_bio_stage_done(struct virtblk_bio_cmd *bc,
+				   blk_status_t status)
+{
+	if (likely(status == BLK_STS_OK)) {
+		bc->stages &= bc->stages - 1;
+		if (bc->stages) {
+			virtblk_bio_issue(bc, false);
+			return;
+		}
+	}
+	virtblk_bio_end(bc, status);
+}
 
 /* A bio command that virtblk_bio_queue_enter() let in has ended */
 static void virtblk_bio_queue_exit(struct virtblk_vq *bvq)
@@ -88,20 +103,11 @@ static void virtblk_bio_queue_exit(struct virtblk_vq *bvq)
 		wake_up(&bvq->bio_wait);
 }
 
-/* Load the header of the lowest stage still to issue */
-static void virtblk_bio_prep_stage(struct virtblk_bio_cmd *bc)
+/* Load the header of the data stage */
+static void virtblk_bio_prep_data(struct virtblk_bio_cmd *bc)
 {
 	struct virtio_device *vdev = bc->bvq->vblk->vdev;
 	struct virtblk_cmd *cmd = &bc->cmd;
-
-	if (bc->stages & VIRTBLK_STAGE_PREFLUSH ||
-	    !(bc->stages & VIRTBLK_STAGE_DATA)) {
-		cmd->out_hdr.type = cpu_to_virtio32(vdev, VIRTIO_BLK_T_FLUSH);
-		cmd->out_hdr.sector = 0;
-		cmd->sg_table.nents = 0;
-		bc->flush_start = ktime_get_ns();
-		return;
-	}
 
 	cmd->out_hdr.type = cpu_to_virtio32(vdev, bc->data_type);
 	if (bc->data_type == VIRTIO_BLK_T_IN ||
@@ -114,6 +120,98 @@ static void virtblk_bio_prep_stage(struct virtblk_bio_cmd *bc)
 }
 
 /*
+ * Flushes of the bio path are shared, as blk-flush shares them among
+ * requests: a flush stage (the preflush of a bio, or the flush after a
+ * FUA write's data) joins the next device flush.  One device flush is in
+ * flight at a time; the stages that arrive meanwhile wait for the one
+ * issued after it completes, which covers every write completed before
+ * they arrived.  N concurrent fsyncs then cost two flushes, not N.
+ *
+ * The device flush is the device's own bio command, without a bio,
+ * issued on the queue of the first stage it serves (which counts on that
+ * queue until it ends: CPU hotplug drains it with them).
+ */
+static void virtblk_flush_issue(struct virtio_blk *vblk,
+				struct virtblk_vq *bvq);
+
+static void virtblk_flush_join(struct virtblk_bio_cmd *bc)
+{
+	struct virtio_blk *vblk = bc->bvq->vblk;
+	unsigned long flags;
+	bool start;
+
+	spin_lock_irqsave(&vblk->flush_lock, flags);
+	list_add_tail(&bc->cmd.node, &vblk->flush_pending);
+	vblk->flush_stages++;
+	start = !vblk->flush_busy;
+	if (start) {
+		vblk->flush_busy = true;
+		list_splice_tail_init(&vblk->flush_pending,
+				      &vblk->flush_running);
+	}
+	spin_unlock_irqrestore(&vblk->flush_lock, flags);
+
+	if (start)
+		virtblk_flush_issue(vblk, bc->bvq);
+}
+
+/* The device flush ended: its stages go on, the next one starts if due */
+static void virtblk_flush_done(struct virtio_blk *vblk, blk_status_t status)
+{
+	struct gendisk *disk = vblk->disk;
+	struct virtblk_bio_cmd *bc, *next;
+	struct virtblk_vq *again = NULL;
+	unsigned long flags;
+	LIST_HEAD(done);
+
+	if (blk_queue_io_stat(disk->queue)) {
+		part_stat_lock();
+		part_stat_inc(disk->part0, ios[STAT_FLUSH]);
+		part_stat_add(disk->part0, nsecs[STAT_FLUSH],
+			      ktime_get_ns() - vblk->flush_start);
+		part_stat_unlock();
+	}
+
+	spin_lock_irqsave(&vblk->flush_lock, flags);
+	list_splice_init(&vblk->flush_running, &done);
+	if (list_empty(&vblk->flush_pending)) {
+		vblk->flush_busy = false;
+	} else {
+		list_splice_init(&vblk->flush_pending, &vblk->flush_running);
+		again = list_first_entry(&vblk->flush_running,
+					 struct virtblk_bio_cmd, cmd.node)->bvq;
+	}
+	spin_unlock_irqrestore(&vblk->flush_lock, flags);
+
+	if (again)
+		virtblk_flush_issue(vblk, again);
+	list_for_each_entry_safe(bc, next, &done, cmd.node)
+		virtblk_bio_stage_done(bc, status);
+}
+
+static void virtblk_flush_issue(struct virtio_blk *vblk,
+				struct virtblk_vq *bvq)
+{
+	struct virtblk_bio_cmd *fc = vblk->flush_cmd;
+	enum virtblk_queued queued;
+	unsigned long flags;
+
+	fc->bvq = bvq;
+	fc->cmd.out_hdr.type = cpu_to_virtio32(vblk->vdev, VIRTIO_BLK_T_FLUSH);
+	fc->cmd.out_hdr.sector = 0;
+	fc->cmd.out_hdr.ioprio = 0;
+	fc->cmd.sg_table.nents = 0;
+	vblk->flush_start = ktime_get_ns();
+	vblk->flushes++;
+
+	spin_lock_irqsave(&bvq->lock, flags);
+	queued = virtblk_queue_cmd(bvq, &fc->cmd);
+	virtblk_submit_unlock(bvq, flags, true);
+	if (unlikely(queued == VIRTBLK_REFUSED))
+		virtblk_flush_done(vblk, BLK_STS_IOERR);
+}
+
+/*
  * Put the current stage on the ring, or park it.  @may_plug is false in
  * completion context, where current->plug belongs to whoever was
  * interrupted.
@@ -121,11 +219,18 @@ static void virtblk_bio_prep_stage(struct virtblk_bio_cmd *bc)
 static void virtblk_bio_issue(struct virtblk_bio_cmd *bc, bool may_plug)
 {
 	struct virtblk_vq *bvq = bc->bvq;
-	bool deferred = may_plug && virtblk_defer_kick(bvq);
 	enum virtblk_queued queued;
 	unsigned long flags;
+	bool deferred;
 
-	virtblk_bio_prep_stage(bc);
+	if (!(bc->stages & VIRTBLK_STAGE_DATA) ||
+	    bc->stages & VIRTBLK_STAGE_PREFLUSH) {
+		virtblk_flush_join(bc);
+		return;
+	}
+
+	deferred = may_plug && virtblk_defer_kick(bvq);
+	virtblk_bio_prep_data(bc);
 
 	spin_lock_irqsave(&bvq->lock, flags);
 	queued = virtblk_queue_cmd(bvq, &bc->cmd);
@@ -213,20 +318,6 @@ static void virtblk_bio_end(struct virtblk_bio_cmd *bc, blk_status_t status)
 	percpu_ref_put(&q->q_usage_counter);
 }
 
-/* Count a device flush as blk-mq does: once per flush, in nanoseconds */
-static void virtblk_bio_acct_flush(struct virtblk_bio_cmd *bc)
-{
-	struct gendisk *disk = bc->bvq->vblk->disk;
-
-	if (!blk_queue_io_stat(disk->queue))
-		return;
-	part_stat_lock();
-	part_stat_inc(disk->part0, ios[STAT_FLUSH]);
-	part_stat_add(disk->part0, nsecs[STAT_FLUSH],
-		      ktime_get_ns() - bc->flush_start);
-	part_stat_unlock();
-}
-
 /**
  * virtblk_bio_complete - a stage of a bio command finished
  * @bc: the command, no longer on any ring
@@ -237,18 +328,12 @@ void virtblk_bio_complete(struct virtblk_bio_cmd *bc)
 {
 	blk_status_t status = virtblk_result(bc->cmd.status);
 
-	/* Any stage but the data is a device flush. */
-	if (unlikely((bc->stages & -bc->stages) != VIRTBLK_STAGE_DATA))
-		virtblk_bio_acct_flush(bc);
-
-	if (likely(status == BLK_STS_OK)) {
-		bc->stages &= bc->stages - 1;
-		if (bc->stages) {
-			virtblk_bio_issue(bc, false);
-			return;
-		}
+	/* The device's shared flush has no bio. */
+	if (unlikely(!bc->bio)) {
+		virtblk_flush_done(bc->bvq->vblk, status);
+		return;
 	}
-	virtblk_bio_end(bc, status);
+	virtblk_bio_stage_done(bc, status);
 }
 
 /* Length of the segment at @addr, cut as the block layer counts them */
@@ -726,6 +811,15 @@ int virtblk_bio_init(struct virtio_blk *vblk)
 	for (i = 0; i < vblk->num_vqs; i++)
 		init_waitqueue_head(&vblk->vqs[i].bio_wait);
 
+	spin_lock_init(&vblk->flush_lock);
+	INIT_LIST_HEAD(&vblk->flush_pending);
+	INIT_LIST_HEAD(&vblk->flush_running);
+	vblk->flush_cmd = kmem_cache_zalloc(virtblk_bio_cmd_cache, GFP_KERNEL);
+	if (!vblk->flush_cmd)
+		return -ENOMEM;
+	virtblk_init_cmd(&vblk->flush_cmd->cmd);
+	vblk->flush_cmd->cmd.flags = VIRTBLK_CMD_BIO;
+
 	vblk->cmd_cache = alloc_percpu(struct virtblk_cmd_cache);
 	if (!vblk->cmd_cache)
 		return -ENOMEM;
@@ -781,6 +875,9 @@ void virtblk_bio_exit(struct virtio_blk *vblk)
 
 	mempool_destroy(vblk->sg_pool);
 	vblk->sg_pool = NULL;
+	if (vblk->flush_cmd)
+		kmem_cache_free(virtblk_bio_cmd_cache, vblk->flush_cmd);
+	vblk->flush_cmd = NULL;
 	for (i = 0; i < vblk->num_vqs; i++) {
 		mempool_destroy(vblk->vqs[i].cmd_pool);
 		vblk->vqs[i].cmd_pool = NULL;

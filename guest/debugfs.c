@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Per-device statistics in debugfs, for tests and for tuning:
+ * Per-device statistics in debugfs, for tests and for tuning.
  * /sys/kernel/debug/virtio_blk/vdX/queues holds one line per virtqueue
  * with the commands put on the ring and the notifications sent to the
- * device, whichever path they came from.  Their ratio shows how well
+ * device, whichever path they came from: their ratio shows how well
  * notifications are batched (across a plug, a blk-mq batch) and
- * suppressed by the device.  Not an ABI.
+ * suppressed by the device.  .../flushes holds the device flushes of the
+ * bio path and the flush stages they served: their ratio shows how well
+ * flushes are shared.  Not an ABI.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -44,6 +46,22 @@ static int virtblk_queues_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(virtblk_queues);
 
+static int virtblk_flushes_show(struct seq_file *m, void *v)
+{
+	struct virtio_blk *vblk = m->private;
+	unsigned long flags;
+	u64 flushes, stages;
+
+	spin_lock_irqsave(&vblk->flush_lock, flags);
+	flushes = vblk->flushes;
+	stages = vblk->flush_stages;
+	spin_unlock_irqrestore(&vblk->flush_lock, flags);
+
+	seq_printf(m, "flushes %llu stages %llu\n", flushes, stages);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(virtblk_flushes);
+
 /**
  * virtblk_debugfs_add - create the device's debugfs directory
  * @vblk: the device, with its visible disk named
@@ -57,6 +75,8 @@ void virtblk_debugfs_add(struct virtio_blk *vblk)
 					       virtblk_debugfs_root);
 	debugfs_create_file("queues", 0400, vblk->debugfs_dir, vblk,
 			    &virtblk_queues_fops);
+	debugfs_create_file("flushes", 0400, vblk->debugfs_dir, vblk,
+			    &virtblk_flushes_fops);
 }
 
 /**

@@ -104,8 +104,6 @@ struct virtblk_cmd {
  * @data_type: VIRTIO_BLK_T_* of the data stage
  * @data_nents: scatterlist entries of the data stage
  * @stages: VIRTBLK_STAGE_* still to issue, lowest first
- * @flush_start: when the current flush stage was issued (ns), for the
- *	flush statistics
  * @range: the single range of a discard, write-zeroes or secure erase
  * @cmd: the virtqueue command, reused by every stage
  */
@@ -117,7 +115,6 @@ struct virtblk_bio_cmd {
 	u32 data_type;
 	unsigned int data_nents;
 	unsigned int stages;
-	u64 flush_start;
 	struct virtio_blk_discard_write_zeroes range;
 	struct virtblk_cmd cmd;
 };
@@ -220,6 +217,14 @@ struct virtblk_vq {
  * @sg_pool: scatterlist arrays for bio commands above the inline size
  * @cmd_cache: per-CPU caches of free bio commands
  * @debugfs_dir: the device's debugfs directory, or NULL
+ * @flush_lock: protects the flush lists and @flush_busy
+ * @flush_pending: bio commands at a flush stage, for the next device flush
+ * @flush_running: bio commands the device flush in flight serves
+ * @flush_busy: a device flush of the bio path is in flight
+ * @flush_cmd: that device flush, a bio command without a bio
+ * @flush_start: when it was issued (ns), for the flush statistics
+ * @flushes: device flushes the bio path issued (debugfs statistics)
+ * @flush_stages: flush stages they served (debugfs statistics)
  * @cpuhp_node: on the driver's CPU hotplug state (virtblk_cpu_offline())
  * @vqs: the virtqueues
  */
@@ -253,6 +258,14 @@ struct virtio_blk {
 	mempool_t *sg_pool;
 	struct virtblk_cmd_cache __percpu *cmd_cache;
 	struct dentry *debugfs_dir;
+	spinlock_t flush_lock;		/* flush lists, flush_busy */
+	struct list_head flush_pending;
+	struct list_head flush_running;
+	bool flush_busy;
+	struct virtblk_bio_cmd *flush_cmd;
+	u64 flush_start;
+	u64 flushes;
+	u64 flush_stages;
 	struct hlist_node cpuhp_node;
 	struct virtblk_vq *vqs;
 };
