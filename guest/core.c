@@ -28,6 +28,13 @@ blk_status_t virtblk_result(u8 status)
 		return BLK_STS_OK;
 	case VIRTIO_BLK_S_UNSUPP:
 		return BLK_STS_NOTSUPP;
+	/* Zoned devices, mapped as the in-tree driver maps them */
+	case VIRTIO_BLK_S_ZONE_OPEN_RESOURCE:
+		return BLK_STS_ZONE_OPEN_RESOURCE;
+	case VIRTIO_BLK_S_ZONE_ACTIVE_RESOURCE:
+		return BLK_STS_ZONE_ACTIVE_RESOURCE;
+	case VIRTIO_BLK_S_ZONE_INVALID_CMD:
+	case VIRTIO_BLK_S_ZONE_UNALIGNED_WP:
 	default:
 		return BLK_STS_IOERR;
 	}
@@ -54,7 +61,7 @@ void virtblk_init_cmd(struct virtblk_cmd *cmd)
  */
 static int virtblk_add_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd)
 {
-	struct scatterlist *sgs[3];
+	struct scatterlist *sgs[4], append_sg;
 	unsigned int num_out = 0, num_in = 0;
 	int err;
 
@@ -65,6 +72,17 @@ static int virtblk_add_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd)
 			sgs[num_out++] = cmd->sg_table.sgl;
 		else
 			sgs[num_out + num_in++] = cmd->sg_table.sgl;
+	}
+
+	/*
+	 * A zone append's in-header starts with the sector the data went
+	 * to.  Only zoned devices send it, so its entry is built here rather
+	 * than kept in every command; the ring copies it into a descriptor.
+	 */
+	if (unlikely(cmd->flags & VIRTBLK_CMD_APPEND)) {
+		sg_init_one(&append_sg, &cmd->append_sector,
+			    sizeof(cmd->append_sector));
+		sgs[num_out + num_in++] = &append_sg;
 	}
 
 	sgs[num_out + num_in++] = &cmd->status_sg;

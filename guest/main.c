@@ -465,7 +465,37 @@ static int virtblk_read_limits(struct virtio_blk *vblk,
 			lim->discard_granularity = blk_size;
 	}
 
+	/* Last: the zone limits override discard and the block sizes. */
+	if (vblk->zoned)
+		return virtblk_read_zoned_limits(vblk, lim);
 	return 0;
+}
+
+/*
+ * The zone model of the device.  A host-managed device is zoned for the
+ * block layer; a host-aware one accepts any write, and is driven as a
+ * regular disk, as the in-tree driver drives it.
+ */
+static int virtblk_probe_zoned(struct virtio_blk *vblk)
+{
+	struct virtio_device *vdev = vblk->vdev;
+	u8 model;
+
+	if (!virtio_has_feature(vdev, VIRTIO_BLK_F_ZONED))
+		return 0;
+
+	virtio_cread(vdev, struct virtio_blk_config, zoned.model, &model);
+	switch (model) {
+	case VIRTIO_BLK_Z_NONE:
+	case VIRTIO_BLK_Z_HA:
+		return 0;
+	case VIRTIO_BLK_Z_HM:
+		vblk->zoned = true;
+		return 0;
+	default:
+		dev_err(&vdev->dev, "unsupported zone model %u\n", model);
+		return -EINVAL;
+	}
 }
 
 static void virtblk_release(struct kref *ref)
@@ -541,6 +571,7 @@ static const struct block_device_operations virtblk_plain_fops = {
 	.open		= virtblk_open,
 	.getgeo		= virtblk_getgeo,
 	.free_disk	= virtblk_free_disk,
+	.report_zones	= virtblk_report_zones,
 };
 
 /* The hidden blk-mq disk behind a bio-capable vdX */
@@ -571,6 +602,7 @@ static void virtblk_announce_path(struct virtio_blk *vblk)
 		[VIRTBLK_REASON_DEFAULT]	= "device did not offer VIRTIO_BLK_F_BIO",
 		[VIRTBLK_REASON_PARAM]		= "io_path module parameter",
 		[VIRTBLK_REASON_OVERRIDE]	= "sysfs",
+		[VIRTBLK_REASON_ZONED]		= "host-managed zoned device: no bio path",
 	};
 
 	dev_info(&vblk->vdev->dev, "[%s] %s path: %s (%s)%s\n",
@@ -810,6 +842,10 @@ static int virtblk_probe(struct virtio_device *vdev)
 	/* As many again as the tags: those wait parked for ring space. */
 	vblk->bio_budget = 2 * vblk->tag_set.queue_depth;
 
+	err = virtblk_probe_zoned(vblk);
+	if (err)
+		goto out_free_tags;
+
 	/* The shape follows the path the disk starts on. */
 	virtblk_select_path(vblk, READ_ONCE(virtblk_io_path_param), false);
 	err = virtblk_alloc_disks(vblk, vblk->path == VIRTBLK_PATH_BIO);
@@ -817,6 +853,15 @@ static int virtblk_probe(struct virtio_device *vdev)
 		goto out_free_tags;
 
 	virtio_device_ready(vdev);
+
+	/* The zone report goes through the virtqueues: after ready. */
+	if (vblk->zoned) {
+		err = blk_revalidate_disk_zones(vblk->disk);
+		if (err) {
+			virtblk_put_disks(vblk);
+			goto out_reset;
+		}
+	}
 
 	err = virtblk_add_disks(vblk);
 	if (err)
@@ -939,7 +984,7 @@ static const struct virtio_device_id id_table[] = {
 	{ 0 },
 };
 
-/* No VIRTIO_BLK_F_ZONED: host-managed zoned devices are not supported. */
+/* Zoned devices are modern only, as in-tree: no VIRTIO_BLK_F_ZONED here. */
 static unsigned int features_legacy[] = {
 	VIRTIO_BLK_F_SEG_MAX, VIRTIO_BLK_F_SIZE_MAX, VIRTIO_BLK_F_GEOMETRY,
 	VIRTIO_BLK_F_RO, VIRTIO_BLK_F_BLK_SIZE,
@@ -953,7 +998,7 @@ static unsigned int features[] = {
 	VIRTIO_BLK_F_RO, VIRTIO_BLK_F_BLK_SIZE,
 	VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_TOPOLOGY, VIRTIO_BLK_F_CONFIG_WCE,
 	VIRTIO_BLK_F_MQ, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_WRITE_ZEROES,
-	VIRTIO_BLK_F_SECURE_ERASE, VIRTIO_BLK_F_BIO,
+	VIRTIO_BLK_F_SECURE_ERASE, VIRTIO_BLK_F_ZONED, VIRTIO_BLK_F_BIO,
 };
 
 static struct virtio_driver virtio_blk = {

@@ -104,8 +104,36 @@ static blk_status_t virtblk_rq_setup(struct virtio_device *vdev,
 	case REQ_OP_SECURE_ERASE:
 		type = VIRTIO_BLK_T_SECURE_ERASE;
 		break;
+	/* Zone operations only reach the plain disk of a zoned device. */
+	case REQ_OP_ZONE_APPEND:
+		type = VIRTIO_BLK_T_ZONE_APPEND;
+		sector = blk_rq_pos(rq);
+		cmd->flags |= VIRTBLK_CMD_APPEND;
+		break;
+	case REQ_OP_ZONE_OPEN:
+		type = VIRTIO_BLK_T_ZONE_OPEN;
+		sector = blk_rq_pos(rq);
+		break;
+	case REQ_OP_ZONE_CLOSE:
+		type = VIRTIO_BLK_T_ZONE_CLOSE;
+		sector = blk_rq_pos(rq);
+		break;
+	case REQ_OP_ZONE_FINISH:
+		type = VIRTIO_BLK_T_ZONE_FINISH;
+		sector = blk_rq_pos(rq);
+		break;
+	case REQ_OP_ZONE_RESET:
+		type = VIRTIO_BLK_T_ZONE_RESET;
+		sector = blk_rq_pos(rq);
+		break;
+	case REQ_OP_ZONE_RESET_ALL:
+		type = VIRTIO_BLK_T_ZONE_RESET_ALL;
+		break;
 	case REQ_OP_DRV_IN:
-		/* The header was filled in by virtblk_get_id(). */
+		/*
+		 * The header was filled in by virtblk_get_id() or
+		 * virtblk_report_zones().
+		 */
 		return BLK_STS_OK;
 	default:
 		return BLK_STS_NOTSUPP;
@@ -227,6 +255,9 @@ static void virtblk_rq_finish(struct request *rq, struct virtblk_cmd *cmd)
 	virtblk_rq_cleanup(rq);
 	if (cmd->flags & VIRTBLK_CMD_ACCT)
 		virtblk_rq_acct_end(vblk, rq, cmd);
+	/* The block layer hands the written sector back to the appender. */
+	if ((cmd->flags & VIRTBLK_CMD_APPEND) && cmd->status == VIRTIO_BLK_S_OK)
+		rq->__sector = virtio64_to_cpu(vblk->vdev, cmd->append_sector);
 }
 
 static void virtblk_rq_done(struct request *rq)

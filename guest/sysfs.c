@@ -28,6 +28,7 @@ static const char *const virtblk_reason_names[] = {
 	[VIRTBLK_REASON_DEFAULT]	= "module default",
 	[VIRTBLK_REASON_PARAM]		= "module parameter",
 	[VIRTBLK_REASON_OVERRIDE]	= "override",
+	[VIRTBLK_REASON_ZONED]		= "zoned",
 };
 
 /**
@@ -79,6 +80,10 @@ const char *virtblk_reason_name(int reason)
 /* The path @policy selects for the device */
 static int virtblk_policy_path(struct virtio_blk *vblk, int policy)
 {
+	/* Zone writes need blk-mq's zone write plugging. */
+	if (vblk->zoned)
+		return VIRTBLK_PATH_REQUEST;
+
 	switch (policy) {
 	case VIRTBLK_POLICY_BIO:
 		return VIRTBLK_PATH_BIO;
@@ -106,7 +111,9 @@ void virtblk_select_path(struct virtio_blk *vblk, int policy, bool by_user)
 	int path = virtblk_policy_path(vblk, policy);
 	int reason;
 
-	if (policy == VIRTBLK_POLICY_AUTO)
+	if (vblk->zoned)
+		reason = VIRTBLK_REASON_ZONED;
+	else if (policy == VIRTBLK_POLICY_AUTO)
 		reason = path == VIRTBLK_PATH_BIO ? VIRTBLK_REASON_HOST_HINT :
 						    VIRTBLK_REASON_DEFAULT;
 	else
@@ -133,6 +140,13 @@ static ssize_t io_path_show(struct device *dev, struct device_attribute *attr,
 static int virtblk_store_path(struct virtio_blk *vblk, int policy)
 {
 	int old = vblk->path;
+
+	if (vblk->zoned && policy == VIRTBLK_POLICY_BIO) {
+		dev_warn(&vblk->vdev->dev,
+			 "[%s] host-managed zoned device: the bio path does not handle zones, it stays on the request path\n",
+			 vblk->disk->disk_name);
+		return -EOPNOTSUPP;
+	}
 
 	if (virtblk_plain(vblk) &&
 	    virtblk_policy_path(vblk, policy) == VIRTBLK_PATH_BIO)

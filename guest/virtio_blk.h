@@ -53,6 +53,7 @@ enum virtblk_reason {
 	VIRTBLK_REASON_DEFAULT,		/* auto, no hint from the device */
 	VIRTBLK_REASON_PARAM,		/* forced by the io_path parameter */
 	VIRTBLK_REASON_OVERRIDE,	/* forced through sysfs */
+	VIRTBLK_REASON_ZONED,		/* host-managed zoned: request only */
 };
 
 /* What virtblk_queue_cmd() did with a command */
@@ -66,6 +67,7 @@ enum virtblk_queued {
 #define VIRTBLK_CMD_BIO		BIT(0)	/* embedded in a virtblk_bio_cmd */
 #define VIRTBLK_CMD_ACCT	BIT(1)	/* accounted on the visible disk */
 #define VIRTBLK_CMD_WRITE	BIT(2)	/* the device reads the data buffers */
+#define VIRTBLK_CMD_APPEND	BIT(3)	/* zone append: in-header has a sector */
 
 /**
  * struct virtblk_cmd - what one virtqueue buffer carries
@@ -73,6 +75,8 @@ enum virtblk_queued {
  * @status: status byte written by the device
  * @flags: VIRTBLK_CMD_*; tells the completion handler which path owns it
  * @start_time: I/O accounting start on the visible disk
+ * @append_sector: where the device wrote the data of a zone append, the
+ *	part of the in-header before @status (VIRTBLK_CMD_APPEND)
  * @node: on &virtblk_vq.parked while the ring is full, then on the
  *	completion handler's list of finished bio commands
  * @hdr_sg: @out_hdr, set up once by virtblk_init_cmd()
@@ -82,12 +86,22 @@ enum virtblk_queued {
  *
  * This is the blk-mq PDU of the hidden disk as is, and the tail of a bio
  * command.  The token added to the virtqueue is always a pointer to it.
+ *
+ * The in-header is @status alone, except for a zone append, whose
+ * in-header is @append_sector followed by @status, in two descriptors
+ * (virtblk_add_cmd()).  Only the plain disk of a zoned device sends zone
+ * appends, and a plain disk never accounts its requests itself, so
+ * @append_sector shares the room of @start_time: zoned support costs no
+ * request a byte.
  */
 struct virtblk_cmd {
 	struct virtio_blk_outhdr out_hdr;
 	u8 status;
 	u8 flags;
-	unsigned long start_time;
+	union {
+		unsigned long start_time;
+		__virtio64 append_sector;
+	};
 	struct list_head node;
 	struct scatterlist hdr_sg;
 	struct scatterlist status_sg;
@@ -226,6 +240,8 @@ struct virtblk_vq {
  * @flushes: device flushes the bio path issued (debugfs statistics)
  * @flush_stages: flush stages they served (debugfs statistics)
  * @cpuhp_node: on the driver's CPU hotplug state (virtblk_cpu_offline())
+ * @zoned: host-managed zoned device: plain shape and request path only
+ * @zone_sectors: zone size of a zoned device, a power of two
  * @vqs: the virtqueues
  */
 struct virtio_blk {
@@ -267,6 +283,8 @@ struct virtio_blk {
 	u64 flushes;
 	u64 flush_stages;
 	struct hlist_node cpuhp_node;
+	bool zoned;
+	u32 zone_sectors;
 	struct virtblk_vq *vqs;
 };
 
@@ -323,6 +341,23 @@ const char *virtblk_policy_name(int policy);
 const char *virtblk_path_name(int path);
 const char *virtblk_reason_name(int reason);
 void virtblk_select_path(struct virtio_blk *vblk, int policy, bool by_user);
+
+/* zoned.c */
+#ifdef CONFIG_BLK_DEV_ZONED
+int virtblk_read_zoned_limits(struct virtio_blk *vblk,
+			      struct queue_limits *lim);
+int virtblk_report_zones(struct gendisk *disk, sector_t sector,
+			 unsigned int nr_zones, report_zones_cb cb, void *data);
+#else
+#define virtblk_report_zones	NULL
+static inline int virtblk_read_zoned_limits(struct virtio_blk *vblk,
+					    struct queue_limits *lim)
+{
+	dev_err(&vblk->vdev->dev,
+		"host-managed zoned device, but the kernel has no CONFIG_BLK_DEV_ZONED\n");
+	return -EOPNOTSUPP;
+}
+#endif
 
 /* debugfs.c */
 void virtblk_debugfs_init(void);
