@@ -23,6 +23,25 @@ Protocol errors print "error:" lines.  The exit status is 0 only when the
 front end disconnected and neither happened.  On exit a "summary:" line
 counts the requests served.
 
+Zoned (feat.zoned=on, or any zoned cfg field): the zoned fields of the
+config (zone_sectors, max_open_zones, max_active_zones,
+max_append_sectors, write_granularity, model) and, for model 1
+(host-managed), a zoned device: sequential-write-required zones with a
+write pointer and a state each (empty, implicitly or explicitly open,
+closed, full), writes only at the write pointer (else
+VIRTIO_BLK_S_ZONE_UNALIGNED_WP), zone append (the in-header returns the
+sector written, at the start of the writable bytes before the status, as
+QEMU writes it: the spec's 9-byte in-header and the in-tree driver's
+16-byte padded one both read it there), zone report, open, close, finish, reset and reset-all,
+and the open and active zone limits (VIRTIO_BLK_S_ZONE_OPEN_RESOURCE,
+VIRTIO_BLK_S_ZONE_ACTIVE_RESOURCE; a write that needs an open zone closes
+an implicitly open one first, as ZBC devices do).  A reset zone reads
+back zeroes.  Defaults: model 1, zones of 2048 sectors (the last one may
+be smaller), max_append_sectors 256, write_granularity blk_size, no open
+or active limit.  Models 0 and 2 (none, host-aware) are regular disks;
+zone commands to a device that is not host-managed fail with
+VIRTIO_BLK_S_UNSUPP, and so does discard on a host-managed one.
+
 A fault on demand, for testing how a driver copes with a broken device:
 SIGUSR1 arms it ("fault: armed corrupt-used-id" on stderr), and the next
 used element written on any queue then carries the id queue size + 7, out
@@ -43,9 +62,11 @@ cylinders, heads, sectors, blk_size, physical_block_exp, alignment_offset,
 min_io_size, opt_io_size, wce, num_queues, max_discard_sectors,
 max_discard_seg, discard_sector_alignment, max_write_zeroes_sectors,
 max_write_zeroes_seg, write_zeroes_may_unmap, max_secure_erase_sectors,
-max_secure_erase_seg, secure_erase_sector_alignment) or feat.NAME=on|off
-(size_max, seg_max, geometry, ro, blk_size, flush, topology, config_wce,
-mq, discard, write_zeroes, secure_erase, indirect_desc, event_idx).
+max_secure_erase_seg, secure_erase_sector_alignment, zone_sectors,
+max_open_zones, max_active_zones, max_append_sectors, write_granularity,
+model) or feat.NAME=on|off (size_max, seg_max, geometry, ro, blk_size,
+flush, topology, config_wce, mq, discard, write_zeroes, secure_erase,
+zoned, indirect_desc, event_idx).
 Setting a field offers the feature that makes the driver read it.
 Defaults: seg_max 126, blk_size 512, wce 1, with flush, config_wce,
 indirect_desc and event_idx offered.
@@ -66,7 +87,7 @@ import threading
 FEATURES = {
     "size_max": 1, "seg_max": 2, "geometry": 4, "ro": 5, "blk_size": 6,
     "flush": 9, "topology": 10, "config_wce": 11, "mq": 12, "discard": 13,
-    "write_zeroes": 14, "secure_erase": 16,
+    "write_zeroes": 14, "secure_erase": 16, "zoned": 17,
     "indirect_desc": 28, "event_idx": 29, "version_1": 32,
 }
 F_PROTOCOL_FEATURES = 30        # vhost-user's own bit in GET_FEATURES
@@ -95,16 +116,35 @@ CONFIG = {
     "max_secure_erase_sectors": (60, "I", "secure_erase"),
     "max_secure_erase_seg": (64, "I", "secure_erase"),
     "secure_erase_sector_alignment": (68, "I", "secure_erase"),
+    "zone_sectors": (72, "I", "zoned"),
+    "max_open_zones": (76, "I", "zoned"),
+    "max_active_zones": (80, "I", "zoned"),
+    "max_append_sectors": (84, "I", "zoned"),
+    "write_granularity": (88, "I", "zoned"),
+    "model": (92, "B", "zoned"),
 }
 CONFIG_SIZE = 96                # up to and including the zoned fields
 
 T_IN, T_OUT, T_FLUSH, T_GET_ID = 0, 1, 4, 8
 T_DISCARD, T_WRITE_ZEROES, T_SECURE_ERASE = 11, 13, 14
+T_ZONE_APPEND, T_ZONE_REPORT = 15, 16
+T_ZONE_OPEN, T_ZONE_CLOSE, T_ZONE_FINISH = 18, 20, 22
+T_ZONE_RESET, T_ZONE_RESET_ALL = 24, 26
+ZONE_MGMT = (T_ZONE_OPEN, T_ZONE_CLOSE, T_ZONE_FINISH, T_ZONE_RESET,
+             T_ZONE_RESET_ALL)
 S_OK, S_IOERR, S_UNSUPP = 0, 1, 2
+S_ZONE_INVALID_CMD, S_ZONE_UNALIGNED_WP = 3, 4
+S_ZONE_OPEN_RESOURCE, S_ZONE_ACTIVE_RESOURCE = 5, 6
+# zoned.model, zone types and states (virtio_blk_zone_descriptor)
+Z_NONE, Z_HM, Z_HA = 0, 1, 2
+ZT_SWR = 2
+ZS_EMPTY, ZS_IOPEN, ZS_EOPEN, ZS_CLOSED, ZS_FULL = 1, 2, 3, 4, 14
+ZONE_REPORT_HDR = 64            # nr_zones and 56 reserved bytes
+ZONE_DESC = struct.Struct("<QQQBB38x")   # z_cap, z_start, z_wp, type, state
 ID_BYTES = 20
 SECTOR = 512
 LIMITS = ("seg_max", "size_max", "blk_size", "discard", "write_zeroes",
-          "secure_erase", "ro")
+          "secure_erase", "ro", "zoned")
 # The ranged requests and the feature that allows each
 RANGED = {T_DISCARD: "discard", T_WRITE_ZEROES: "write_zeroes",
           T_SECURE_ERASE: "secure_erase"}
@@ -212,6 +252,121 @@ class Vring:
         self.kick = self.call = None
 
 
+class Zones:
+    """The zones of a host-managed device: sequential write required
+    zones, each with a write pointer and a state, and the open and active
+    zone limits (0: none)."""
+
+    def __init__(self, backend):
+        self.be = backend
+        self.zsize = backend.cfg("zone_sectors")
+        capacity = backend.cfg("capacity")
+        if not self.zsize:
+            raise SystemExit(f"{backend.tag}: zoned with cfg.zone_sectors=0")
+        self.starts = list(range(0, capacity, self.zsize))
+        self.cap = [min(self.zsize, capacity - s) for s in self.starts]
+        self.wp = list(self.starts)
+        self.state = [ZS_EMPTY] * len(self.starts)
+        self.max_open = backend.cfg("max_open_zones")
+        self.max_active = backend.cfg("max_active_zones")
+
+    def index(self, sector):
+        return sector // self.zsize
+
+    def count(self, *states):
+        return sum(1 for st in self.state if st in states)
+
+    def _opened(self):
+        return self.count(ZS_IOPEN, ZS_EOPEN)
+
+    def _active(self):
+        return self.count(ZS_IOPEN, ZS_EOPEN, ZS_CLOSED)
+
+    def _close(self, z):
+        self.state[z] = ZS_EMPTY if self.wp[z] == self.starts[z] else ZS_CLOSED
+
+    def _open(self, z, explicit):
+        """Open zone @z; a status.  An implicit open may close an
+        implicitly open zone to stay within max_open_zones."""
+        st = self.state[z]
+        if st in (ZS_IOPEN, ZS_EOPEN):
+            if explicit:
+                self.state[z] = ZS_EOPEN
+            return S_OK
+        if st == ZS_EMPTY and self.max_active and self._active() >= self.max_active:
+            return S_ZONE_ACTIVE_RESOURCE
+        if self.max_open and self._opened() >= self.max_open:
+            victim = next((i for i, st in enumerate(self.state) if st == ZS_IOPEN), None)
+            if explicit or victim is None:
+                return S_ZONE_OPEN_RESOURCE
+            self._close(victim)
+        self.state[z] = ZS_EOPEN if explicit else ZS_IOPEN
+        return S_OK
+
+    def write(self, sector, nsect, append=False):
+        """Check and account a write of @nsect sectors at @sector (for an
+        append, to the zone starting there); (status, sector written)."""
+        z = self.index(sector)
+        if z >= len(self.starts) or nsect == 0:
+            return S_ZONE_INVALID_CMD, None
+        if append and sector != self.starts[z]:
+            return S_ZONE_INVALID_CMD, None
+        if self.state[z] == ZS_FULL:
+            return S_ZONE_INVALID_CMD, None
+        at = self.wp[z] if append else sector
+        if at != self.wp[z]:
+            return S_ZONE_UNALIGNED_WP, None
+        if at + nsect > self.starts[z] + self.cap[z]:
+            return S_ZONE_INVALID_CMD, None
+        status = self._open(z, False)
+        if status != S_OK:
+            return status, None
+        self.wp[z] += nsect
+        if self.wp[z] == self.starts[z] + self.cap[z]:
+            self.state[z] = ZS_FULL
+        return S_OK, at
+
+    def _reset(self, z):
+        self.be.zero(self.starts[z], self.wp[z] - self.starts[z])
+        self.wp[z] = self.starts[z]
+        self.state[z] = ZS_EMPTY
+
+    def manage(self, typ, sector):
+        """Open, close, finish, reset or reset-all; a status."""
+        if typ == T_ZONE_RESET_ALL:
+            for z in range(len(self.starts)):
+                self._reset(z)
+            return S_OK
+        z = self.index(sector)
+        if z >= len(self.starts) or sector != self.starts[z]:
+            return S_ZONE_INVALID_CMD
+        st = self.state[z]
+        if typ == T_ZONE_RESET:
+            self._reset(z)
+        elif typ == T_ZONE_OPEN:
+            return S_OK if st == ZS_FULL else self._open(z, True)
+        elif typ == T_ZONE_CLOSE:
+            if st in (ZS_IOPEN, ZS_EOPEN):
+                self._close(z)
+        elif typ == T_ZONE_FINISH:
+            if st == ZS_EMPTY and self.max_active and self._active() >= self.max_active:
+                return S_ZONE_ACTIVE_RESOURCE
+            self.wp[z] = self.starts[z] + self.cap[z]
+            self.state[z] = ZS_FULL
+        return S_OK
+
+    def report(self, sector, room):
+        """The report of the zones from the one holding @sector on, as
+        many as @room bytes hold."""
+        first = self.index(sector)
+        n = max(0, min(len(self.starts) - first, (room - ZONE_REPORT_HDR) // ZONE_DESC.size))
+        out = bytearray(struct.pack("<Q", n).ljust(ZONE_REPORT_HDR, b"\0"))
+        for z in range(first, first + n):
+            wp = self.wp[z] if self.state[z] != ZS_FULL else self.starts[z] + self.cap[z]
+            out += ZONE_DESC.pack(self.cap[z], self.starts[z], wp, ZT_SWR, self.state[z])
+        return bytes(out)
+
+
 class Stats:
     def __init__(self):
         self.requests = {}
@@ -225,7 +380,10 @@ class Stats:
     def summary(self):
         names = {T_IN: "in", T_OUT: "out", T_FLUSH: "flush", T_GET_ID: "get_id",
                  T_DISCARD: "discard", T_WRITE_ZEROES: "write_zeroes",
-                 T_SECURE_ERASE: "secure_erase"}
+                 T_SECURE_ERASE: "secure_erase", T_ZONE_APPEND: "zone_append",
+                 T_ZONE_REPORT: "zone_report", T_ZONE_OPEN: "zone_open",
+                 T_ZONE_CLOSE: "zone_close", T_ZONE_FINISH: "zone_finish",
+                 T_ZONE_RESET: "zone_reset", T_ZONE_RESET_ALL: "zone_reset_all"}
         reqs = " ".join(f"{names.get(t, t)}={n}" for t, n in sorted(self.requests.items()))
         return (f"requests: {reqs or 'none'}; indirect={self.indirect} "
                 f"max_segs={self.max_segs} max_seg_bytes={self.max_seg_bytes} "
@@ -264,6 +422,7 @@ class Backend:
             self.fd = os.memfd_create(f"vhost-blk-{opts.serial}")
         self.image_bytes = self.cfg("capacity") * SECTOR
         os.ftruncate(self.fd, max(self.image_bytes, os.fstat(self.fd).st_size))
+        self.zones = Zones(self) if self.host_managed() else None
 
     # -- configuration -------------------------------------------------------
     def cfg(self, name):
@@ -282,6 +441,9 @@ class Backend:
 
     def negotiated(self, feature):
         return bool(self.acked >> FEATURES[feature] & 1)
+
+    def host_managed(self):
+        return self.has("zoned") and self.cfg("model") == Z_HM
 
     def _build_config(self, settings):
         feats = {"version_1", "indirect_desc", "event_idx", "flush", "config_wce",
@@ -306,6 +468,11 @@ class Backend:
                 raise SystemExit(f"{self.tag}: unknown setting '{key}'")
         for name, on in explicit.items():
             (feats.add if on else feats.discard)(name)
+        if "zoned" in feats:
+            for name, value in (("model", Z_HM), ("zone_sectors", 2048),
+                                ("max_append_sectors", 256),
+                                ("write_granularity", values["blk_size"])):
+                values.setdefault(name, value)
         for name, value in values.items():
             self._set_cfg(name, value)
         self.features = sum(1 << FEATURES[f] for f in feats) | (1 << F_PROTOCOL_FEATURES)
@@ -416,15 +583,72 @@ class Backend:
             if not self._in_range(sector, num * SECTOR):
                 return S_IOERR
             ranges.append((sector, num))
-        zeroes = bytes(1 << 20)
         for sector, num in ranges:
-            off, left = sector * SECTOR, num * SECTOR
-            while left:
-                n = min(left, len(zeroes))
-                os.pwrite(self.fd, zeroes[:n], off)
-                off += n
-                left -= n
+            if self.zones:
+                status = self.zones.write(sector, num)[0]
+                if status != S_OK:
+                    return status
+            self.zero(sector, num)
         return S_OK
+
+    def zero(self, sector, num):
+        zeroes = bytes(1 << 20)
+        off, left = sector * SECTOR, num * SECTOR
+        while left:
+            n = min(left, len(zeroes))
+            os.pwrite(self.fd, zeroes[:n], off)
+            off += n
+            left -= n
+
+    def _zone_request(self, typ, sector, out_segs, in_segs):
+        """A zone command; (status, bytes written before the status)."""
+        if not self.zones:
+            return S_UNSUPP, 0
+        if not self.negotiated("zoned"):
+            self.violation(f"zone command {typ} without VIRTIO_BLK_F_ZONED")
+            return S_UNSUPP, 0
+        if typ == T_ZONE_REPORT:
+            room = sum(n for _, n in in_segs)
+            if out_segs or room < ZONE_REPORT_HDR:
+                self.violation(f"zone report into {room} bytes")
+                return S_IOERR, 0
+            report = self.zones.report(sector, room)
+            pos = 0
+            for v in self._views(self._slice(in_segs, 0, len(report))):
+                v[:] = report[pos:pos + len(v)]
+                pos += len(v)
+            return S_OK, len(report)
+        if typ in ZONE_MGMT:
+            if out_segs or in_segs:
+                self.violation(f"zone command {typ} with data")
+                return S_IOERR, 0
+            return self.zones.manage(typ, sector), 0
+        # zone append: data out, then the in-header: the sector written
+        # and the status.  QEMU writes the sector at the start of what
+        # precedes the status: the in-tree driver's in-header is 16
+        # bytes (padded), the spec's 9, and both read it from there.
+        nbytes = sum(n for _, n in out_segs)
+        room = sum(n for _, n in in_segs)
+        limit = self.cfg("max_append_sectors")
+        if room < 8 or not nbytes or nbytes % SECTOR or not self._in_range(sector, nbytes):
+            self.violation(f"zone append of {nbytes} bytes at {sector}, "
+                           f"{room} in-header bytes before the status")
+            return S_IOERR, 0
+        if not self.check("zoned", nbytes // SECTOR <= limit,
+                          f"zone append of {nbytes // SECTOR} sectors, "
+                          f"max_append_sectors {limit}"):
+            return S_IOERR, 0
+        status, at = self.zones.write(sector, nbytes // SECTOR, append=True)
+        written = 0
+        if status == S_OK:
+            if not self._io(os.pwritev, self._views(out_segs), at * SECTOR):
+                return S_IOERR, 0
+            pos, val = 0, struct.pack("<Q", at)
+            for v in self._views(self._slice(in_segs, 0, 8)):
+                v[:] = val[pos:pos + len(v)]
+                pos += len(v)
+            written = room
+        return status, written
 
     def request(self, readable, writable):
         """Serve one request; return the bytes written to the driver."""
@@ -471,6 +695,9 @@ class Backend:
                 status = S_IOERR
             elif not self._in_range(sector, nbytes):
                 status = S_IOERR
+            elif typ == T_OUT and self.zones and \
+                    (status := self.zones.write(sector, nbytes // SECTOR)[0]) != S_OK:
+                pass
             elif typ == T_IN:
                 status = S_OK if self._io(os.preadv, self._views(data_segs),
                                           sector * SECTOR) else S_IOERR
@@ -491,9 +718,13 @@ class Backend:
                 v[:] = ident[pos:pos + len(v)]
                 pos += len(v)
             written = n
+        elif typ in (T_ZONE_APPEND, T_ZONE_REPORT) or typ in ZONE_MGMT:
+            status, written = self._zone_request(typ, sector, out_segs, in_segs)
         elif typ in RANGED:
             feature = RANGED[typ]
-            if not self.negotiated(feature):
+            if self.zones and typ != T_WRITE_ZEROES:
+                status = S_UNSUPP       # no discard or erase of zones
+            elif not self.negotiated(feature):
                 self.violation(f"{feature} request without the feature")
                 status = S_UNSUPP
             elif self.has("ro"):

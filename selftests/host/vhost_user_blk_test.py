@@ -10,7 +10,9 @@ region boundary) and checks the data, status bytes, used lengths and
 notifications the back end produces, then that the back end refuses what
 it must (limit violations, malformed chains) and still answers, and that
 SIGUSR1 makes it write one used element with an out-of-range id (the
-fault guest tests ask for with "vblk_host backend NAME break-used-id").
+fault guest tests ask for with "vblk_host backend NAME break-used-id"),
+and that its host-managed zoned emulation keeps write pointers, zone
+states and the open and active limits as the virtio spec says.
 A back end that fails here would make every guest test on it meaningless.
 
 Output is KTAP; exit status 0 when everything passed.
@@ -213,7 +215,7 @@ def pattern(n, seed):
 
 
 def main():
-    return ktap.run(21, [run_all], "vhost-unit-")
+    return ktap.run(30, [run_all, run_zoned], "vhost-unit-")
 
 
 def run_all(k, tmp):
@@ -431,6 +433,169 @@ def run_all(k, tmp):
     rc, log = fe.finish()
     k.check(rc == 0 and "faults=1" in log and "VIOLATION" not in log and "error:" not in log,
             "fault-counted-not-failed", log)
+
+
+ZONE = 2048                 # sectors per zone of the zoned device
+APPEND_GPA = 0xb000         # a zone append's sector in the in-header
+REPORT_GPA = 0x20000
+
+
+def zone_append(fe, zone_start, gpa, nbytes, padded=False):
+    """A zone append of @nbytes at @gpa to the zone at @zone_start, the
+    sector and the status in two descriptors (the spec's 9 bytes), or with
+    @padded in one of 16 (the in-tree driver's): (status, used len, sector
+    written) or None."""
+    struct.pack_into("<IIQ", fe.mem, HDR_GPA, vub.T_ZONE_APPEND, 0, zone_start)
+    fe.mem[APPEND_GPA:APPEND_GPA + 16] = b"\xee" * 16
+    fe.mem[STATUS_GPA] = 0xff
+    inhdr = [(APPEND_GPA, 16, True)] if padded else \
+        [(APPEND_GPA, 8, True), (STATUS_GPA, 1, True)]
+    fe.chain([(HDR_GPA, 16, False), (gpa, nbytes, False)] + inhdr)
+    fe.submit(0)
+    used = fe.wait_used()
+    if used is None:
+        return None
+    status = fe.mem[APPEND_GPA + 15] if padded else fe.mem[STATUS_GPA]
+    return status, used[1], struct.unpack_from("<Q", fe.mem, APPEND_GPA)[0]
+
+
+def zone_report(fe, sector, nzones):
+    """The zones from @sector on, room for @nzones: (status, used len,
+    [(cap, start, wp, type, state)])."""
+    room = vub.ZONE_REPORT_HDR + nzones * vub.ZONE_DESC.size
+    fe.mem[REPORT_GPA:REPORT_GPA + room] = b"\xee" * room
+    res = fe.request(vub.T_ZONE_REPORT, sector, [(REPORT_GPA, room)], write=False)
+    n = struct.unpack_from("<Q", fe.mem, REPORT_GPA)[0]
+    zones = [vub.ZONE_DESC.unpack_from(fe.mem, REPORT_GPA + vub.ZONE_REPORT_HDR +
+                                       i * vub.ZONE_DESC.size) for i in range(min(n, nzones))]
+    return res, n, zones
+
+
+def run_zoned(k, tmp):
+
+    # -- a host-managed zoned device -------------------------------------------
+    fe = Frontend(["--set", f"cfg.zone_sectors={ZONE}", "--set", "cfg.max_open_zones=2",
+                   "--set", "cfg.max_active_zones=3", "--set", "cfg.max_append_sectors=64",
+                   "--set", "cfg.write_granularity=4096", "--set", "feat.discard=on"], tmp)
+    offered, _ = fe.handshake()
+
+    def zoned_config():
+        data = fe.send(vub.GET_CONFIG, struct.pack("<III", 0, 96, 0) + bytes(96), reply=True)
+        zoned = struct.unpack_from("<IIIIIB", data, 12 + 72)
+        return (offered >> vub.FEATURES["zoned"] & 1 and
+                zoned == (ZONE, 2, 3, 64, 4096, vub.Z_HM), f"{offered:#x} {zoned}")
+    k.attempt("zoned-config", zoned_config)
+
+    def report_empty():
+        res, n, zones = zone_report(fe, 3 * ZONE + 5, 2)
+        want = [(ZONE, z * ZONE, z * ZONE, vub.ZT_SWR, vub.ZS_EMPTY) for z in (3, 4)]
+        full, nall, _ = zone_report(fe, 0, 16)
+        return (res == (0, 64 + 2 * 64 + 1) and n == 2 and zones == want and
+                full[0] == 0 and nall == CAPACITY // 512 // ZONE,
+                f"{res} {n} {zones}; whole disk {full} {nall} zones")
+    k.attempt("zone-report", report_empty)
+
+    data = pattern(8192, 5)
+
+    def write_at_wp():
+        fe.mem[DATA_GPA:DATA_GPA + 8192] = data
+        a = fe.request(vub.T_OUT, 0, [(DATA_GPA, 4096)], write=True)
+        b = fe.request(vub.T_OUT, 8, [(DATA_GPA + 4096, 4096)], write=True)
+        off = fe.request(vub.T_OUT, 24, [(DATA_GPA, 4096)], write=True)
+        back = fe.request(vub.T_OUT, 0, [(DATA_GPA, 4096)], write=True)
+        fe.mem[DATA_GPA:DATA_GPA + 8192] = bytes(8192)
+        r = fe.request(vub.T_IN, 0, [(DATA_GPA, 8192)], write=False)
+        _, _, zones = zone_report(fe, 0, 1)
+        return (a == (0, 1) and b == (0, 1) and off == (vub.S_ZONE_UNALIGNED_WP, 1) and
+                back == (vub.S_ZONE_UNALIGNED_WP, 1) and r == (0, 8193) and
+                bytes(fe.mem[DATA_GPA:DATA_GPA + 8192]) == data and
+                zones[0][2:] == (16, vub.ZT_SWR, vub.ZS_IOPEN),
+                f"at wp {a} {b}, ahead {off}, behind {back}, read {r}, zone 0 {zones}")
+    k.attempt("writes-only-at-write-pointer", write_at_wp)
+
+    def append():
+        fe.mem[DATA_GPA:DATA_GPA + 8192] = data
+        a = zone_append(fe, ZONE, DATA_GPA, 4096)
+        b = zone_append(fe, ZONE, DATA_GPA + 4096, 4096, padded=True)
+        mid = zone_append(fe, ZONE + 8, DATA_GPA, 4096)
+        big = zone_append(fe, ZONE, DATA_GPA, 65 * 512)
+        fe.mem[DATA_GPA:DATA_GPA + 8192] = bytes(8192)
+        r = fe.request(vub.T_IN, ZONE, [(DATA_GPA, 8192)], write=False)
+        return (a == (0, 9, ZONE) and b == (0, 16, ZONE + 8) and
+                mid[:2] == (vub.S_ZONE_INVALID_CMD, 1) and big[:2] == (vub.S_IOERR, 1) and
+                r == (0, 8193) and bytes(fe.mem[DATA_GPA:DATA_GPA + 8192]) == data,
+                f"appends {a}, padded in-header {b}, not at a zone start {mid}, beyond max_append {big}, "
+                f"read {r}")
+    k.attempt("zone-append-returns-sector", append)
+
+    def limits():
+        # zones 0 and 1 are implicitly open (the limit is 2)
+        e = fe.request(vub.T_ZONE_OPEN, 2 * ZONE, [], write=True)
+        w = fe.request(vub.T_OUT, 2 * ZONE, [(DATA_GPA, 4096)], write=True)
+        _, _, zones = zone_report(fe, 0, 3)
+        states = [z[4] for z in zones]
+        a = fe.request(vub.T_OUT, 4 * ZONE, [(DATA_GPA, 4096)], write=True)
+        return (e == (vub.S_ZONE_OPEN_RESOURCE, 1) and w == (0, 1) and
+                states == [vub.ZS_CLOSED, vub.ZS_IOPEN, vub.ZS_IOPEN] and
+                a == (vub.S_ZONE_ACTIVE_RESOURCE, 1),
+                f"explicit open beyond max_open {e}, implicit open {w} -> states "
+                f"{states}, a 4th active zone {a}")
+    k.attempt("open-and-active-limits", limits)
+
+    def manage():
+        c = [fe.request(vub.T_ZONE_CLOSE, z * ZONE, [], write=True) for z in (1, 2)]
+        o = fe.request(vub.T_ZONE_OPEN, 5 * ZONE, [], write=True)
+        c5 = fe.request(vub.T_ZONE_CLOSE, 5 * ZONE, [], write=True)
+        f = fe.request(vub.T_ZONE_FINISH, ZONE, [], write=True)
+        full = fe.request(vub.T_OUT, ZONE + 16, [(DATA_GPA, 4096)], write=True)
+        _, _, zones = zone_report(fe, 0, 6)
+        states = [z[4] for z in zones]
+        wp1 = zones[1][2]
+        rs = fe.request(vub.T_ZONE_RESET, ZONE, [], write=True)
+        bad = fe.request(vub.T_ZONE_RESET, ZONE + 8, [], write=True)
+        fe.mem[DATA_GPA:DATA_GPA + 4096] = b"\xff" * 4096
+        r = fe.request(vub.T_IN, ZONE, [(DATA_GPA, 4096)], write=False)
+        zero = bytes(fe.mem[DATA_GPA:DATA_GPA + 4096]) == bytes(4096)
+        _, _, z1 = zone_report(fe, ZONE, 1)
+        # zones 0-2 are closed, and closed zones are active: no 4th
+        ok = (c == [(0, 1), (0, 1)] and o == (vub.S_ZONE_ACTIVE_RESOURCE, 1) and c5 == (0, 1) and f == (0, 1) and
+              full == (vub.S_ZONE_INVALID_CMD, 1) and
+              states == [vub.ZS_CLOSED, vub.ZS_FULL, vub.ZS_CLOSED, vub.ZS_EMPTY,
+                         vub.ZS_EMPTY, vub.ZS_EMPTY] and wp1 == 2 * ZONE and
+              rs == (0, 1) and bad == (vub.S_ZONE_INVALID_CMD, 1) and r == (0, 4097) and
+              zero and z1[0][2:] == (ZONE, vub.ZT_SWR, vub.ZS_EMPTY))
+        return ok, (f"close {c}, open of a 4th active zone {o}, close of an empty one {c5}, finish {f}, write to full "
+                    f"{full}, states {states} wp1 {wp1}, reset {rs}, reset mid-zone {bad}, "
+                    f"read {r} zeroes {zero}, zone 1 {z1}")
+    k.attempt("open-close-finish-reset", manage)
+
+    def reset_all_and_discard():
+        ra = fe.request(vub.T_ZONE_RESET_ALL, 0, [], write=True)
+        _, _, zones = zone_report(fe, 0, 4)
+        empty = all(z[4] == vub.ZS_EMPTY and z[2] == z[1] for z in zones)
+        fe.mem[DATA_GPA + 65536:DATA_GPA + 65536 + 16] = struct.pack("<QII", 0, 8, 0)
+        d = fe.request(vub.T_DISCARD, 0, [(DATA_GPA + 65536, 16)], write=True)
+        return (ra == (0, 1) and empty and d == (vub.S_UNSUPP, 1),
+                f"reset all {ra}, zones {zones}, discard {d}")
+    k.attempt("reset-all-and-no-discard", reset_all_and_discard)
+
+    # the append beyond max_append_sectors is the one violation
+    rc, log = fe.finish()
+    k.check(rc == 1 and log.count("VIOLATION") == 1 and
+            "zone append of 65 sectors, max_append_sectors 64" in log and
+            "zone_append=4" in log, "zoned-exit-counts-the-violation", log)
+
+    # -- host-aware: a regular disk, no zone commands ----------------------------
+    fe = Frontend(["--set", "cfg.model=2"], tmp)
+    offered, _ = fe.handshake()
+
+    def host_aware():
+        res, _, _ = zone_report(fe, 0, 1)
+        w = fe.request(vub.T_OUT, 24, [(DATA_GPA, 4096)], write=True)
+        return (offered >> vub.FEATURES["zoned"] & 1 and res == (vub.S_UNSUPP, 1) and
+                w == (0, 1), f"{offered:#x} report {res} write off any pointer {w}")
+    k.attempt("host-aware-is-regular", host_aware)
+    fe.finish()
 
 
 if __name__ == "__main__":
