@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Build the guest's base initramfs: busybox, fio, systemd-udevd + udevadm,
-# a few block tools, the stock virtio_blk and ext4 modules, and our /init.
+# a few block tools (blkzone, and mkfs.btrfs with the btrfs module: btrfs
+# is what issues zone appends on a zoned disk), the stock virtio_blk and
+# ext4 modules, and our /init.
 # Nothing else from the host.  Tests, our module and the per-run settings
 # are not in here: tools/vmrun appends them as a second cpio archive (the
 # kernel unpacks concatenated archives in order), so the base image only
@@ -16,10 +18,11 @@ set -euo pipefail
 
 OUT=$VBLK_CACHE/initramfs
 BINS="/bin/busybox /usr/bin/fio /lib/systemd/systemd-udevd /bin/udevadm
-      /sbin/mke2fs /sbin/blkdiscard /bin/lsblk /sbin/blkid"
+      /sbin/mke2fs /sbin/mkfs.btrfs /sbin/blkdiscard /sbin/blkzone /bin/lsblk
+      /sbin/blkid"
 UDEV_RULES="50-udev-default.rules 60-block.rules 60-persistent-storage.rules"
 # Stock modules the tests may need; dependencies are added by modinfo.
-MODS="virtio_blk ext4 crc32c_generic crc32c-intel"
+MODS="virtio_blk ext4 btrfs crc32c_generic crc32c-intel"
 
 key=$( { cat "$0" "$VBLK_ROOT/tools/guest/init"; echo "$KVER"; for b in $BINS; do
 	 sha256sum "$b"; done; } | sha256sum | cut -c1-16)
