@@ -131,6 +131,8 @@ enum virtblk_queued virtblk_queue_cmd(struct virtblk_vq *bvq,
 			schedule_work(&bvq->vblk->broken_work);
 			return VIRTBLK_REFUSED;
 		}
+		if (err == -ENOMEM)
+			bvq->nomem_total++;
 	}
 
 	list_add_tail(&cmd->node, &bvq->parked);
@@ -171,6 +173,8 @@ static bool virtblk_drain_parked(struct virtblk_vq *bvq)
 			/* virtblk_broken_work() fails what stays parked. */
 			if (!virtblk_add_retriable(err))
 				schedule_work(&bvq->vblk->broken_work);
+			else if (err == -ENOMEM)
+				bvq->nomem_total++;
 			break;
 		}
 		list_del(&cmd->node);

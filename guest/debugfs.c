@@ -27,18 +27,19 @@ static int virtblk_queues_show(struct seq_file *m, void *v)
 	for (i = 0; i < vblk->num_vqs; i++) {
 		struct virtblk_vq *bvq = &vblk->vqs[i];
 		unsigned long flags;
-		u64 added, notified, parked, held, waits;
+		u64 added, notified, parked, held, nomem, waits;
 
 		spin_lock_irqsave(&bvq->lock, flags);
 		added = bvq->added;
 		notified = bvq->notified;
 		parked = bvq->parked_total;
 		held = bvq->held_total;
+		nomem = bvq->nomem_total;
 		waits = bvq->budget_waits;
 		spin_unlock_irqrestore(&bvq->lock, flags);
 
-		seq_printf(m, "%s added %llu notified %llu parked %llu held %llu bios %d budget %u waits %llu\n",
-			   bvq->name, added, notified, parked, held,
+		seq_printf(m, "%s added %llu notified %llu parked %llu held %llu nomem %llu bios %d budget %u waits %llu\n",
+			   bvq->name, added, notified, parked, held, nomem,
 			   atomic_read(&bvq->bio_inflight), vblk->bio_budget,
 			   waits);
 	}

@@ -162,6 +162,8 @@ struct virtblk_cmd_cache {
  * @notified: notifications sent to the device (debugfs statistics)
  * @parked_total: commands that found the ring full (debugfs statistics)
  * @held_total: requests handed back to blk-mq to merge (debugfs statistics)
+ * @nomem_total: adds that failed for want of memory to map the buffers
+ *	(debugfs statistics)
  * @plug_cb: defers the notification to the end of a task's plug
  * @plug_owner: task whose plug holds @plug_cb, or NULL
  * @plug_busy: bit 0 set while @plug_cb is on a plug
@@ -185,6 +187,7 @@ struct virtblk_vq {
 	u64 notified;
 	u64 parked_total;
 	u64 held_total;
+	u64 nomem_total;
 	struct blk_plug_cb plug_cb;
 	struct task_struct *plug_owner;
 	unsigned long plug_busy;
