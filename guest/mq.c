@@ -130,10 +130,7 @@ static blk_status_t virtblk_rq_setup(struct virtio_device *vdev,
 		type = VIRTIO_BLK_T_ZONE_RESET_ALL;
 		break;
 	case REQ_OP_DRV_IN:
-		/*
-		 * The header was filled in by virtblk_get_id() or
-		 * virtblk_report_zones().
-		 */
+		/* The header was filled in by virtblk_drv_in(). */
 		return BLK_STS_OK;
 	default:
 		return BLK_STS_NOTSUPP;
@@ -505,15 +502,19 @@ int virtblk_mq_init(struct virtio_blk *vblk, unsigned int queue_depth)
 }
 
 /**
- * virtblk_get_id - read the device serial
+ * virtblk_drv_in - send a command that reads from the device, and wait
  * @vblk: the device
- * @id_str: buffer of at least VIRTIO_BLK_ID_BYTES
+ * @type: VIRTIO_BLK_T_GET_ID or VIRTIO_BLK_T_ZONE_REPORT
+ * @sector: the header's sector field
+ * @buf: where the device's answer goes
+ * @len: its size
  *
  * Sent as a passthrough request on the blk-mq disk, whatever the path.
  *
  * Return: 0 or a negative errno (-EIO if the device does not support it).
  */
-int virtblk_get_id(struct virtio_blk *vblk, char *id_str)
+int virtblk_drv_in(struct virtio_blk *vblk, u32 type, sector_t sector,
+		   void *buf, unsigned int len)
 {
 	struct request_queue *q = vblk->mq_disk->queue;
 	struct virtblk_cmd *cmd;
@@ -525,11 +526,11 @@ int virtblk_get_id(struct virtio_blk *vblk, char *id_str)
 		return PTR_ERR(rq);
 
 	cmd = blk_mq_rq_to_pdu(rq);
-	cmd->out_hdr.type = cpu_to_virtio32(vblk->vdev, VIRTIO_BLK_T_GET_ID);
-	cmd->out_hdr.sector = 0;
+	cmd->out_hdr.type = cpu_to_virtio32(vblk->vdev, type);
+	cmd->out_hdr.sector = cpu_to_virtio64(vblk->vdev, sector);
 	cmd->out_hdr.ioprio = 0;
 
-	err = blk_rq_map_kern(q, rq, id_str, VIRTIO_BLK_ID_BYTES, GFP_KERNEL);
+	err = blk_rq_map_kern(q, rq, buf, len, GFP_KERNEL);
 	if (err)
 		goto out_free_rq;
 

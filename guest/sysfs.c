@@ -211,7 +211,8 @@ static ssize_t serial_show(struct device *dev, struct device_attribute *attr,
 	/* The serial is not NUL-terminated when it fills the field. */
 	BUILD_BUG_ON(PAGE_SIZE <= VIRTIO_BLK_ID_BYTES);
 	buf[VIRTIO_BLK_ID_BYTES] = '\0';
-	err = virtblk_get_id(vblk, buf);
+	err = virtblk_drv_in(vblk, VIRTIO_BLK_T_GET_ID, 0, buf,
+			     VIRTIO_BLK_ID_BYTES);
 	if (!err)
 		return strlen(buf);
 	/* Devices without GET_ID: an empty serial, as in-tree. */

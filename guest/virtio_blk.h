@@ -334,7 +334,8 @@ void virtblk_bio_resume(struct virtio_blk *vblk);
 
 /* mq.c */
 int virtblk_mq_init(struct virtio_blk *vblk, unsigned int queue_depth);
-int virtblk_get_id(struct virtio_blk *vblk, char *id_str);
+int virtblk_drv_in(struct virtio_blk *vblk, u32 type, sector_t sector,
+		   void *buf, unsigned int len);
 
 /* sysfs.c */
 extern const struct attribute_group *virtblk_attr_groups[];

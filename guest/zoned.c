@@ -127,36 +127,6 @@ static void *virtblk_alloc_report(struct virtio_blk *vblk,
 	return NULL;
 }
 
-/* One VIRTIO_BLK_T_ZONE_REPORT from @sector into @buf, waited for */
-static int virtblk_zone_report_cmd(struct virtio_blk *vblk, void *buf,
-				   size_t len, sector_t sector)
-{
-	struct request_queue *q = vblk->mq_disk->queue;
-	struct virtblk_cmd *cmd;
-	struct request *rq;
-	int err;
-
-	rq = blk_mq_alloc_request(q, REQ_OP_DRV_IN, 0);
-	if (IS_ERR(rq))
-		return PTR_ERR(rq);
-
-	cmd = blk_mq_rq_to_pdu(rq);
-	cmd->out_hdr.type = cpu_to_virtio32(vblk->vdev,
-					    VIRTIO_BLK_T_ZONE_REPORT);
-	cmd->out_hdr.sector = cpu_to_virtio64(vblk->vdev, sector);
-	cmd->out_hdr.ioprio = 0;
-
-	err = blk_rq_map_kern(q, rq, buf, len, GFP_KERNEL);
-	if (err)
-		goto out_free_rq;
-
-	blk_execute_rq(rq, false);
-	err = blk_status_to_errno(virtblk_result(cmd->status));
-out_free_rq:
-	blk_mq_free_request(rq);
-	return err;
-}
-
 /* A zone descriptor from the device as the block layer describes zones */
 static int virtblk_parse_zone(struct virtio_blk *vblk,
 			      const struct virtio_blk_zone_descriptor *desc,
@@ -266,7 +236,8 @@ int virtblk_report_zones(struct gendisk *disk, sector_t sector,
 		u64 nz, i;
 
 		memset(report, 0, len);
-		ret = virtblk_zone_report_cmd(vblk, report, len, sector);
+		ret = virtblk_drv_in(vblk, VIRTIO_BLK_T_ZONE_REPORT, sector,
+				     report, len);
 		if (ret)
 			goto out_unlock;
 

@@ -9,10 +9,12 @@
 #define VBLK_TEST_UTIL_H
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define VBLK_MAX_DISKS 16
 
@@ -37,6 +39,19 @@ static inline int vblk_read_line(const char *path, char *buf, size_t len)
 	fclose(f);
 	buf[strcspn(buf, "\n")] = '\0';
 	return 0;
+}
+
+/* Write @s to a sysfs attribute; returns 0 when all of it was taken. */
+static inline int vblk_write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t r;
+
+	if (fd < 0)
+		return -1;
+	r = write(fd, s, strlen(s));
+	close(fd);
+	return r == (ssize_t)strlen(s) ? 0 : -1;
 }
 
 /* /dev node of the virtio disk whose serial is @name. */

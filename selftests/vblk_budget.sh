@@ -10,13 +10,8 @@
 . ./vblk_lib.sh
 
 vblk_ours || fail "needs the adaptive driver"
-grep -qw debugfs /proc/mounts || mount -t debugfs none /sys/kernel/debug ||
-	fail "cannot mount debugfs"
-sys=
-for s in /sys/block/vd*; do
-	[ "$(cat "$s/ro")" = 0 ] && vblk_hidden "$s" >/dev/null && { sys=$s; break; }
-done
-[ -n "$sys" ] || fail "no writable bio-capable disk"
+vblk_debugfs
+sys=$(vblk_capable_writable) || fail "no writable bio-capable disk"
 dev=/dev/${sys##*/}
 queues=/sys/kernel/debug/virtio_blk/${sys##*/}/queues
 vblk_set_path "$sys" bio || fail "cannot switch $dev to bio"

@@ -50,18 +50,6 @@ FIXTURE_VARIANT_ADD(disk, request) {
 	.path = "request",
 };
 
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t r;
-
-	if (fd < 0)
-		return -1;
-	r = write(fd, s, strlen(s));
-	close(fd);
-	return r == (ssize_t)strlen(s) ? 0 : -1;
-}
-
 FIXTURE_SETUP(disk)
 {
 	struct vblk_disk disks[VBLK_MAX_DISKS];
@@ -90,7 +78,7 @@ FIXTURE_SETUP(disk)
 	snprintf(attr, sizeof(attr), "%s/io_path", self->sys);
 	if (access(attr, W_OK))
 		SKIP(return, "no io_path attribute: not the adaptive driver");
-	ASSERT_EQ(0, write_str(attr, variant->path));
+	ASSERT_EQ(0, vblk_write_str(attr, variant->path));
 	ASSERT_EQ(0, vblk_read_line(attr, val, sizeof(val)));
 	ASSERT_STREQ(variant->path, val);
 

@@ -12,8 +12,7 @@
 
 vblk_ours || fail "needs the adaptive driver"
 grep -q "swiotlb=[0-9]*,force" /proc/cmdline || fail "no swiotlb=N,force on the command line"
-grep -qw debugfs /proc/mounts || mount -t debugfs none /sys/kernel/debug ||
-	fail "cannot mount debugfs"
+vblk_debugfs
 
 n=0
 for s in /sys/block/vd*; do

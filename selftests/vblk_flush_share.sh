@@ -13,13 +13,8 @@
 . ./vblk_lib.sh
 
 vblk_ours || fail "needs the adaptive driver"
-grep -qw debugfs /proc/mounts || mount -t debugfs none /sys/kernel/debug ||
-	fail "cannot mount debugfs"
-sys=
-for s in /sys/block/vd*; do
-	[ "$(cat "$s/ro")" = 0 ] && vblk_hidden "$s" >/dev/null && { sys=$s; break; }
-done
-[ -n "$sys" ] || fail "no writable bio-capable disk"
+vblk_debugfs
+sys=$(vblk_capable_writable) || fail "no writable bio-capable disk"
 dev=/dev/${sys##*/}
 [ "$(cat "$sys/queue/write_cache")" = "write back" ] ||
 	fail "$dev: write through, fsync sends no flush"

@@ -16,8 +16,7 @@ BATCHES=100
 vblk_ours || { ktap_log "needs the adaptive driver"; exit $KSFT_SKIP; }
 dev=$(vblk_data_disk) || { ktap_log "no data disk"; exit $KSFT_SKIP; }
 sys=$(vblk_sys "$dev")
-grep -qw debugfs /proc/mounts || mount -t debugfs none /sys/kernel/debug ||
-	fail "cannot mount debugfs"
+vblk_debugfs
 queues=/sys/kernel/debug/virtio_blk/${dev#/dev/}/queues
 [ -r "$queues" ] || fail "no $queues"
 

@@ -10,6 +10,12 @@ vblk_ours() {
 	[ -e /sys/module/virtio_blk/parameters/io_path ]
 }
 
+# vblk_debugfs: debugfs is mounted (mount it if not), or fail the test.
+vblk_debugfs() {
+	grep -qw debugfs /proc/mounts || mount -t debugfs none /sys/kernel/debug ||
+		fail "cannot mount debugfs"
+}
+
 # vblk_sys DEV: sysfs directory of /dev/vdX.
 vblk_sys() {
 	echo "/sys/block/${1#/dev/}"
@@ -50,6 +56,94 @@ vblk_paths() {
 	else
 		echo request
 	fi
+}
+
+# vblk_writable: /sys/block/vdX of every writable disk, in name order.
+vblk_writable() {
+	local s
+	for s in /sys/block/vd*; do
+		[ -e "$s/ro" ] && [ "$(cat "$s/ro")" = 0 ] && echo "$s"
+	done
+}
+
+# vblk_capable_writable: /sys/block/vdX of the first writable
+# bio-capable disk; fails when there is none.
+vblk_capable_writable() {
+	local s
+	for s in $(vblk_writable); do
+		vblk_hidden "$s" >/dev/null && { echo "$s"; return 0; }
+	done
+	return 1
+}
+
+# vblk_is_null SYS: the disk is a null-co one (it reads zeroes, so data
+# checks can only be pretended there: fio --verify=null).
+vblk_is_null() {
+	[ "$(vblk_class "$(cat "$1/serial" 2>/dev/null)")" = null ]
+}
+
+# vblk_test_paths SYS: the paths a test runs the disk on: those of
+# vblk_paths under this driver, "current" under the in-tree one.
+vblk_test_paths() {
+	if vblk_ours; then vblk_paths "$1"; else echo current; fi
+}
+
+# vblk_inflight_files SYS: the inflight files of the disk and, on a
+# bio-capable disk, of its hidden blk-mq disk.
+vblk_inflight_files() {
+	local h
+	echo "$1/inflight"
+	h=$(vblk_hidden "$1") && echo "/sys/block/$h/inflight"
+}
+
+# vblk_idle FILE...: nothing in flight in any of these inflight files
+# (read by the shell itself, so that polling it starts no process).
+vblk_idle() {
+	local f r w
+	for f in "$@"; do
+		read -r r w <"$f" || return 1
+		[ "$r" = 0 ] && [ "$w" = 0 ] || return 1
+	done
+}
+
+# vblk_each_path SETUP RUN: the loop of a test that runs on every
+# writable disk and on every path the disk runs (vblk_test_paths).  Per
+# disk it sets sys (/sys/block/vdX), dev (/dev/vdX), vd (vdX), inflight
+# (vblk_inflight_files), null (1 on a null-co disk, which reads zeroes),
+# verify (fio's --verify=null there, else empty) and how (what the data
+# checks were), and calls the function SETUP; per path it switches the
+# disk to it, sets p and tag ("vdX PATH"), calls the function RUN, then
+# waits (30 s at most) until nothing is in flight.  The disk's path is
+# put back afterwards.  Fails the test when there is no writable disk.
+vblk_each_path() {
+	local _vblk_setup=$1 _vblk_run=$2 _vblk_orig _vblk_n=0
+	for sys in $(vblk_writable); do
+		dev=/dev/${sys##*/}
+		vd=${sys##*/}
+		inflight=$(vblk_inflight_files "$sys")
+		null=0
+		verify=
+		how=verified
+		if vblk_is_null "$sys"; then
+			null=1
+			verify=--verify=null
+			how="unverified (null-co)"
+		fi
+		_vblk_orig=
+		vblk_ours && _vblk_orig=$(cat "$sys/io_path")
+		$_vblk_setup
+		for p in $(vblk_test_paths "$sys"); do
+			tag="$vd $p"
+			[ "$p" = current ] || vblk_set_path "$sys" "$p" ||
+				fail "$tag: cannot switch the path"
+			$_vblk_run
+			vblk_wait 30 "$tag: nothing in flight" vblk_idle $inflight
+			_vblk_n=$((_vblk_n + 1))
+		done
+		[ -z "$_vblk_orig" ] || vblk_set_path "$sys" "$_vblk_orig" ||
+			fail "$vd: cannot put the path back to $_vblk_orig"
+	done
+	[ $_vblk_n -gt 0 ] || fail "no writable disk"
 }
 
 # vblk_wait SECONDS WHAT COMMAND...: run COMMAND every 0.1 s until it

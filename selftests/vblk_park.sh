@@ -18,8 +18,7 @@
 
 vblk_ours || fail "needs the adaptive driver"
 [ -n "$VBLK_PARK_TAGS" ] || fail "VBLK_PARK_TAGS names no disk"
-grep -qw debugfs /proc/mounts || mount -t debugfs none /sys/kernel/debug ||
-	fail "cannot mount debugfs"
+vblk_debugfs
 
 # verify NAME FIO-ARGS...: 4k writes (random unless FIO-ARGS say) read
 # back and checked, 64 in flight, bounded in time (a parked command nobody

@@ -12,11 +12,7 @@
 vblk_ours || fail "needs the adaptive driver"
 tr=/sys/kernel/tracing
 cg=/sys/fs/cgroup
-sys=
-for s in /sys/block/vd*; do
-	[ "$(cat "$s/ro")" = 0 ] && vblk_hidden "$s" >/dev/null && { sys=$s; break; }
-done
-[ -n "$sys" ] || fail "no writable bio-capable disk"
+sys=$(vblk_capable_writable) || fail "no writable bio-capable disk"
 blk=${sys##*/}
 dev=/dev/$blk
 [ "$(cat "$sys/queue/write_cache")" = "write back" ] ||
