@@ -9,6 +9,8 @@
 #   make install  install it into /lib/modules/$(uname -r)/updates and run
 #                 depmod; KDIR=... installs for that kernel instead, and
 #                 INSTALL_MOD_PATH=DIR (or DESTDIR=DIR) under DIR
+#   make uninstall  remove what make install put there (same variables)
+#   make docs     the HTML documentation in out/docs (Sphinx, warnings fail)
 #
 # demo and check install what they need on a Debian 12 host by themselves
 # (tools/host-setup.sh) and keep downloads and builds in /var/cache.
@@ -38,6 +40,23 @@ install: modules
 	echo "depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH) )$$release"; \
 	depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) "$$release"
 
+# The reverse of install for the release of KDIR: the module leaves
+# updates/ and depmod runs again, so virtio_blk is the in-tree driver again.
+uninstall:
+	@release="$(KRELEASE)"; [ -n "$$release" ] || \
+		{ echo "cannot read the kernel release of $(KDIR)" >&2; exit 1; }; \
+	dir="$(INSTALL_MOD_PATH)/lib/modules/$$release/updates/guest"; \
+	found=$$(find "$$dir" -maxdepth 1 -name 'virtio_blk.ko*' 2>/dev/null); \
+	[ -n "$$found" ] || { echo "no virtio_blk module in $$dir: nothing to uninstall" >&2; \
+		exit 1; }; \
+	echo "rm $$found"; rm -f $$found; rmdir "$$dir" 2>/dev/null || true; \
+	echo "depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH) )$$release"; \
+	depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) "$$release"
+
+docs:
+	$(PYTHON) -m sphinx -W --keep-going -q -b html -d out/docs/.doctrees \
+		Documentation out/docs
+
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
 	$(MAKE) -C selftests clean
@@ -58,4 +77,4 @@ demo: setup
 bench: setup
 	$(PYTHON) tools/bench/bench.py
 
-.PHONY: all modules install clean module setup check demo bench
+.PHONY: all modules install uninstall docs clean module setup check demo bench

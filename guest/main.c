@@ -968,7 +968,7 @@ static int virtblk_restore(struct virtio_device *vdev)
  * of more than one buffer, i.e. for every data command.  A device that
  * offers VIRTIO_BLK_F_BIO says its storage is fast, and there that
  * allocation and free are a measurable part of a small command's cost
- * (see Documentation/block/virtio_blk-adaptive.rst), while direct
+ * (see Documentation/block/virtio_blk-adaptive-design.rst), while direct
  * descriptors only cost ring slots.  Slow storage keeps indirect tables:
  * its large merged requests need them to fit in the ring.
  */
@@ -1085,4 +1085,4 @@ MODULE_LICENSE("GPL");
  * PACKAGE_VERSION in dkms.conf.  dkms installs over the in-tree module
  * only if the versions differ, and that one has none.
  */
-MODULE_VERSION("0.1");
+MODULE_VERSION(VBLK_VERSION);

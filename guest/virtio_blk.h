@@ -8,7 +8,7 @@
  * bio-based disk (vdX) and a hidden blk-mq disk behind it, so that vdX can
  * switch between the two paths at run time.  Both feed the same
  * virtqueues through the command core in core.c.  See
- * Documentation/block/virtio_blk-adaptive.rst.
+ * Documentation/block/virtio_blk-adaptive-design.rst.
  */
 #ifndef _VIRTIO_BLK_ADAPTIVE_H
 #define _VIRTIO_BLK_ADAPTIVE_H

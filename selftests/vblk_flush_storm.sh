@@ -16,6 +16,17 @@
 # (buffered with fsync(), direct with O_SYNC), where the block layer
 # drops every flush before the driver, so the counter must not move (as
 # under the in-tree driver); then the mode is put back.
+#
+# Guests: the in-tree driver, and ours with a plain disk, a bio-capable
+# one and a null-co one whose every request takes 10 ms (I/O stays in
+# flight while things change).
+# vmtest guest blk-stock --driver stock
+# vmtest disk r ram size=64M dev.num-queues=2
+# vmtest disk n null size=64M latency-ns=10000000
+# vmtest guest blk-ours --driver ours
+# vmtest disk plain ram size=64M dev.num-queues=2 dev.bio=off
+# vmtest disk capable ram size=64M dev.num-queues=2 dev.bio=on
+# vmtest disk n null size=64M latency-ns=10000000 dev.bio=on
 . ./test_common.sh
 . ./vblk_lib.sh
 

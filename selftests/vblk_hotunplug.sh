@@ -9,6 +9,11 @@
 . ./test_common.sh
 . ./vblk_lib.sh
 
+# gone FILE: FILE is not there (any more).
+gone() {
+	[ ! -e "$1" ]
+}
+
 disks=
 for d in $VBLK_DISKS; do
 	case $d in hp*) disks="$disks $d" ;; esac
@@ -36,18 +41,8 @@ for name in $disks; do
 	reply=$(vblk_host device_del "$name") ||
 		ktap_log "$name: device_del reply: $reply"
 
-	n=0
-	while [ -e "$sys" ]; do
-		n=$((n + 1))
-		[ $n -gt 200 ] && fail "$name: $sys still there after unplug"
-		sleep 0.1
-	done
-	n=0
-	while kill -0 $fiopid 2>/dev/null; do
-		n=$((n + 1))
-		[ $n -gt 200 ] && { kill -9 $fiopid; fail "$name: fio did not end"; }
-		sleep 0.1
-	done
+	vblk_wait 20 "$name: $sys to go after the unplug" gone "$sys"
+	vblk_until 20 vblk_exited $fiopid || { kill -9 $fiopid; fail "$name: fio did not end in 20 s"; }
 	wait $fiopid
 	ktap_log "$name ($p): unplugged under I/O, fio ended"
 	i=$((i + 1))

@@ -41,13 +41,14 @@ installed() {
 	(cd $mods && find . -name 'virtio_blk.ko*' | sed 's|^\./||' | sort)
 }
 
+# all_disks: as many disks as the guest was given.
+all_disks() {
+	[ "$(ls -d /sys/block/vd* 2>/dev/null | wc -l)" -ge "$VBLK_NDISKS" ]
+}
+
+# wait_disks: all_disks within 20 s, then udev done with them.
 wait_disks() {
-	local n=0
-	while [ "$(ls -d /sys/block/vd* 2>/dev/null | wc -l)" -lt "$VBLK_NDISKS" ]; do
-		n=$((n + 1))
-		[ $n -gt 200 ] && return 1
-		sleep 0.1
-	done
+	vblk_until 20 all_disks || return 1
 	command -v udevadm >/dev/null && udevadm settle --timeout=20
 	return 0
 }

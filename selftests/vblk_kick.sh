@@ -13,8 +13,8 @@
 BATCH=32
 BATCHES=100
 
-vblk_ours || { ktap_log "needs the adaptive driver"; exit $KSFT_SKIP; }
-dev=$(vblk_data_disk) || { ktap_log "no data disk"; exit $KSFT_SKIP; }
+vblk_require ours
+dev=$(vblk_data_disk) || fail "no data disk"
 sys=$(vblk_sys "$dev")
 vblk_debugfs
 queues=/sys/kernel/debug/virtio_blk/${dev#/dev/}/queues

@@ -10,6 +10,25 @@ vblk_ours() {
 	[ -e /sys/module/virtio_blk/parameters/io_path ]
 }
 
+# vblk_require WHAT...: the test's prerequisites, each one of
+#   ours    the adaptive driver is loaded
+#   udev    udevd runs in the guest
+#   /PATH   the file exists
+#   NAME    a command
+# A missing one fails the test and names it: a test that cannot run is
+# not a pass, and make check counts a skip as a failure anyway.
+vblk_require() {
+	local w
+	for w in "$@"; do
+		case $w in
+		ours) vblk_ours || fail "needs the adaptive driver, not ${VBLK_DRIVER:-the in-tree one}" ;;
+		udev) [ "$VBLK_UDEV" = 1 ] || fail "needs udevd in the guest" ;;
+		/*) [ -e "$w" ] || fail "needs $w" ;;
+		*) command -v "$w" >/dev/null 2>&1 || fail "needs the command $w" ;;
+		esac
+	done
+}
+
 # vblk_debugfs: debugfs is mounted (mount it if not), or fail the test.
 vblk_debugfs() {
 	grep -qw debugfs /proc/mounts || mount -t debugfs none /sys/kernel/debug ||
@@ -106,6 +125,11 @@ vblk_idle() {
 	done
 }
 
+# vblk_busy FILE...: some of these inflight files count I/O in flight.
+vblk_busy() {
+	! vblk_idle "$@"
+}
+
 # vblk_each_path SETUP RUN: the loop of a test that runs on every
 # writable disk and on every path the disk runs (vblk_test_paths).  Per
 # disk it sets sys (/sys/block/vdX), dev (/dev/vdX), vd (vdX), inflight
@@ -146,16 +170,42 @@ vblk_each_path() {
 	[ $_vblk_n -gt 0 ] || fail "no writable disk"
 }
 
-# vblk_wait SECONDS WHAT COMMAND...: run COMMAND every 0.1 s until it
-# succeeds; after SECONDS, fail the test naming WHAT was waited for.
-vblk_wait() {
-	local secs=$1 what=$2 n=0
-	shift 2
+# vblk_until SECONDS COMMAND...: run COMMAND every 0.1 s until it
+# succeeds (status 0), or until SECONDS have passed (status 1).
+vblk_until() {
+	local secs=$1 n=0
+	shift
 	until "$@"; do
 		n=$((n + 1))
-		[ $n -gt $((secs * 10)) ] && fail "waited $secs s in vain for: $what"
+		[ $n -gt $((secs * 10)) ] && return 1
 		sleep 0.1
 	done
+	return 0
+}
+
+# vblk_wait SECONDS WHAT COMMAND...: vblk_until, failing the test after
+# SECONDS with the name of WHAT was waited for.
+vblk_wait() {
+	local secs=$1 what=$2
+	shift 2
+	vblk_until "$secs" "$@" || fail "waited $secs s in vain for: $what"
+}
+
+# vblk_wait_idle SECONDS WHAT FILE...: vblk_wait for vblk_idle FILE...
+# (inflight files); the failure shows what each one still counts.
+vblk_wait_idle() {
+	local secs=$1 what=$2 f s=
+	shift 2
+	vblk_until "$secs" vblk_idle "$@" && return 0
+	for f in "$@"; do
+		s="$s $f: $(echo $(cat "$f"))"
+	done
+	fail "$what: I/O still in flight after $secs s:$s"
+}
+
+# vblk_has_disk NAME: a disk of serial NAME is there (vblk_dev finds it).
+vblk_has_disk() {
+	vblk_dev "$1" >/dev/null
 }
 
 # vblk_qstat QUEUES COUNTER [PREFIX]: COUNTER of the driver's debugfs
@@ -256,6 +306,32 @@ vblk_fio_verified() {
 	137) fail "$name: fio did not finish in $secs s (an I/O never completed?)" ;;
 	*) cat /tmp/vblk_fio.out /tmp/vblk_fio.err; fail "$name: fio failed" ;;
 	esac
-	grep -q "err= 0" /tmp/vblk_fio.out ||
+	grep -q "err= 0" /tmp/vblk_fio.out && ! grep -q "err= *[1-9]" /tmp/vblk_fio.out ||
 		{ cat /tmp/vblk_fio.out; fail "$name: fio reported errors"; }
+}
+
+# vblk_now: whole seconds since boot.
+vblk_now() {
+	cut -d. -f1 /proc/uptime
+}
+
+# vblk_fio_until PID FLAG SECS WHAT NAME DEV FIO_ARGS...: vblk_fio_verified
+# NAME DEV FIO_ARGS again and again, at least once, until the background
+# job PID has created FLAG (it does WHAT while I/O runs), then reaps PID.
+# Fails when PID ends without FLAG, or when SECS pass in all (also the
+# bound of each fio run).  The number of fio runs is in $vblk_fio_runs.
+vblk_fio_until() {
+	local pid=$1 flag=$2 secs=$3 what=$4 t0
+	shift 4
+	vblk_fio_runs=0
+	t0=$(vblk_now)
+	while [ ! -e "$flag" ] || [ $vblk_fio_runs = 0 ]; do
+		kill -0 "$pid" 2>/dev/null || [ -e "$flag" ] ||
+			fail "$what: failed after $vblk_fio_runs fio runs"
+		[ $(($(vblk_now) - t0)) -le "$secs" ] ||
+			fail "$what: not done in $secs s ($vblk_fio_runs fio runs)"
+		vblk_fio_verified "$secs" "$@"
+		vblk_fio_runs=$((vblk_fio_runs + 1))
+	done
+	wait "$pid" || fail "$what: failed"
 }

@@ -30,16 +30,9 @@ verify() {
 		--iodepth_batch_submit=16 "$@"
 }
 
-# idle: nothing left in flight on the disk or its hidden disk.
+# idle: nothing left in flight on the disk or its hidden disk (5 s).
 idle() {
-	local n=0
-	while :; do
-		set -- $(cat "$sys/inflight") $(cat /sys/block/"$hidden"/inflight)
-		[ "$1$2$3$4" = 0000 ] && return 0
-		n=$((n + 1))
-		[ $n -gt 50 ] && fail "$name: I/O still in flight: $1 $2, $hidden $3 $4"
-		sleep 0.1
-	done
+	vblk_wait_idle 5 "$name" "$sys/inflight" "/sys/block/$hidden/inflight"
 }
 
 for spec in $VBLK_PARK_TAGS; do

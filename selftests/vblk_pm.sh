@@ -7,8 +7,8 @@
 . ./test_common.sh
 . ./vblk_lib.sh
 
-[ -w /sys/power/pm_test ] || { ktap_log "no /sys/power/pm_test"; exit $KSFT_SKIP; }
-grep -qw freeze /sys/power/state || { ktap_log "no suspend to idle"; exit $KSFT_SKIP; }
+vblk_require /sys/power/pm_test
+grep -qw freeze /sys/power/state || fail "needs suspend to idle (freeze in /sys/power/state)"
 dev=$(vblk_data_disk) || fail "no data disk"
 sys=$(vblk_sys "$dev")
 

@@ -30,7 +30,7 @@
 . ./test_common.sh
 . ./vblk_lib.sh
 
-vblk_ours || { ktap_log "not the adaptive driver"; exit $KSFT_SKIP; }
+vblk_require ours
 npoll=$(vblk_modparam poll_queues) || fail "the module was loaded without poll_queues="
 [ "$npoll" -ge 1 ] || fail "poll_queues=$npoll: nothing to test"
 dev=$(vblk_data_disk) || fail "no data disk"
@@ -173,12 +173,5 @@ switches=$(cat $done_flag.n)
 ktap_log "4 polled, verified fio runs across $switches path switches"
 
 [ $udev = 1 ] && udevadm settle --timeout=20
-n=0
-while :; do
-	set -- $(cat "$sys/inflight") $(cat /sys/block/"$hidden"/inflight)
-	[ "$1$2$3$4" = 0000 ] && break
-	n=$((n + 1))
-	[ $n -gt 50 ] && fail "I/O still in flight: $vd $1 $2, $hidden $3 $4"
-	sleep 0.1
-done
+vblk_wait_idle 5 "$vd" "$sys/inflight" "/sys/block/$hidden/inflight"
 exit $KSFT_PASS

@@ -20,6 +20,15 @@
 # driver as for ours; and debugfs (the runner's init mounts it) to see
 # the blk-mq queue's poll hctx.  A disk whose queue/io_poll is not 1
 # fails.
+#
+# Guests: a poll queue beside the default ones, under the in-tree driver
+# and with ours on a plain and a bio-capable disk.
+# vmtest guest blk-poll-stock --driver stock --module-param poll_queues=1
+# vmtest disk r ram size=64M dev.num-queues=3
+# vmtest disk n null size=64M latency-ns=10000000 dev.num-queues=3
+# vmtest guest blk-poll-ours --driver ours --module-param poll_queues=1
+# vmtest disk plain ram size=64M dev.num-queues=3 dev.bio=off
+# vmtest disk capable ram size=64M dev.num-queues=3 dev.bio=on
 . ./test_common.sh
 . ./vblk_lib.sh
 

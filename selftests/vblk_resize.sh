@@ -7,6 +7,11 @@
 . ./test_common.sh
 . ./vblk_lib.sh
 
+# sized SECTORS: the disk under test has SECTORS.
+sized() {
+	[ "$(cat "$sys/size")" = "$1" ]
+}
+
 dev=$(vblk_data_disk) || fail "no data disk"
 sys=$(vblk_sys "$dev")
 name=$(cat "$sys/serial")
@@ -21,15 +26,11 @@ for p in $paths; do
 	    --ioengine=libaio --direct=1 --time_based --runtime=4 --size=8M \
 	    --output=/tmp/vblk_resize.fio >/dev/null 2>&1 &
 	fiopid=$!
-	sleep 1
+	vblk_wait 10 "$p: fio's I/O in flight" vblk_busy $(vblk_inflight_files "$sys")
 	vblk_host qmp "{\"execute\": \"block_resize\", \"arguments\": {\"node-name\": \"n-$name\", \"size\": $new}}" >/dev/null ||
 		fail "$p: block_resize failed"
-	n=0
-	while [ "$(cat "$sys/size")" != $((new / 512)) ]; do
-		n=$((n + 1))
-		[ $n -gt 100 ] && fail "$p: size is $(cat "$sys/size"), expected $((new / 512))"
-		sleep 0.1
-	done
+	vblk_until 10 sized $((new / 512)) ||
+		fail "$p: size is $(cat "$sys/size") after 10 s, expected $((new / 512))"
 	wait $fiopid || fail "$p: fio failed during the resize"
 	grep -q "err= 0" /tmp/vblk_resize.fio || fail "$p: fio reported errors"
 

@@ -11,6 +11,17 @@
 # and read back.  This is what the in-tree driver does (the block layer
 # refuses the writes, not the driver).  A null-co disk (reads return
 # zeroes) is tested the same, without comparing data.
+#
+# Guests: the in-tree driver, and ours with a plain disk, a bio-capable
+# one and a null-co one whose every request takes 10 ms (I/O stays in
+# flight while things change).
+# vmtest guest blk-stock --driver stock
+# vmtest disk r ram size=64M dev.num-queues=2
+# vmtest disk n null size=64M latency-ns=10000000
+# vmtest guest blk-ours --driver ours
+# vmtest disk plain ram size=64M dev.num-queues=2 dev.bio=off
+# vmtest disk capable ram size=64M dev.num-queues=2 dev.bio=on
+# vmtest disk n null size=64M latency-ns=10000000 dev.bio=on
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -11,7 +11,7 @@
 
 N=256			# operations of each kind per path
 
-dev=$(vblk_data_disk) || { ktap_log "no data disk"; exit $KSFT_SKIP; }
+dev=$(vblk_data_disk) || fail "no data disk"
 sys=$(vblk_sys "$dev")
 ddev=
 for d in $VBLK_DISKS; do
@@ -25,6 +25,11 @@ done
 field() {
 	set -- "$1" $(cat "$2/stat")
 	eval echo "\${$(($1 + 1))}"
+}
+
+# stat_idle SYS: stat (field 9) and inflight count nothing in flight.
+stat_idle() {
+	[ "$(field 9 "$1")" = 0 ] && vblk_idle "$1/inflight"
 }
 
 # delta WANT_MIN WANT_MAX BEFORE AFTER WHAT
@@ -59,14 +64,8 @@ for p in $paths; do
 	# Closing the disk after writing makes udev probe it (its inotify
 	# watch): once that is done, nothing may be left in flight.
 	vblk_settle
-	n=0
-	while [ "$(field 9 "$sys")" != 0 ] ||
-	      [ "$(echo $(cat "$sys/inflight"))" != "0 0" ]; do
-		n=$((n + 1))
-		[ $n -gt 100 ] && fail "$p: in flight for 10 s: stat field 9" \
-			"$(field 9 "$sys"), inflight '$(echo $(cat "$sys/inflight"))'"
-		sleep 0.1
-	done
+	vblk_until 10 stat_idle "$sys" || fail "$p: in flight for 10 s: stat field 9" \
+		"$(field 9 "$sys"), inflight '$(echo $(cat "$sys/inflight"))'"
 	ktap_log "$p: $dev counted $((r1 - r0)) reads ($((rs1 - rs0)) sectors), $((w1 - w0)) writes ($((ws1 - ws0)) sectors)"
 
 	[ -n "$ddev" ] || continue

@@ -9,7 +9,7 @@
 . ./test_common.sh
 . ./vblk_lib.sh
 
-vblk_ours || { ktap_log "not the adaptive driver"; exit $KSFT_SKIP; }
+vblk_require ours
 dev=$(vblk_data_disk) || fail "no data disk"
 sys=$(vblk_sys "$dev")
 switches=${VBLK_SWITCHES:-120}
@@ -86,13 +86,5 @@ fi
 
 # udev may be probing the disk after the last writer closed it.
 vblk_settle
-n=0
-while :; do
-	inflight=$(cat "$sys/inflight")
-	set -- $inflight
-	[ "$1" = 0 ] && [ "$2" = 0 ] && break
-	n=$((n + 1))
-	[ $n -gt 50 ] && fail "I/O still in flight: $inflight"
-	sleep 0.1
-done
+vblk_wait_idle 5 "$dev" "$sys/inflight"
 exit $KSFT_PASS

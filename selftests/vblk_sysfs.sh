@@ -7,7 +7,7 @@
 . ./test_common.sh
 . ./vblk_lib.sh
 
-vblk_ours || { ktap_log "not the adaptive driver"; exit $KSFT_SKIP; }
+vblk_require ours
 dev=$(vblk_data_disk) || fail "no data disk"
 sys=$(vblk_sys "$dev")
 

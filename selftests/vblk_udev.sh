@@ -11,9 +11,7 @@
 . ./vblk_lib.sh
 
 rules=81-virtio-blk-io-path.rules
-vblk_ours || { ktap_log "not the adaptive driver"; exit $KSFT_SKIP; }
-[ "$VBLK_UDEV" = 1 ] || { ktap_log "udevd not running"; exit $KSFT_SKIP; }
-[ -r /vblk/files/$rules ] || { ktap_log "no /vblk/files/$rules"; exit $KSFT_SKIP; }
+vblk_require ours udev /vblk/files/$rules
 pinned=
 for d in $VBLK_DISKS; do
 	case $d in pin-bio*|pin-request*) pinned="$pinned $d" ;; esac
@@ -48,13 +46,8 @@ if [ -r /vblk/virtio_blk.ko ] && ! grep -q '^/dev/vd' /proc/mounts; then
 	for p in bio request; do
 		insmod /vblk/virtio_blk.ko io_path=$p || fail "insmod io_path=$p failed"
 		udevadm settle --timeout=20
-		n=0
 		for d in $pinned; do
-			while ! vblk_dev "$d" >/dev/null; do
-				n=$((n + 1))
-				[ $n -gt 100 ] && fail "$d did not come back"
-				sleep 0.1
-			done
+			vblk_wait 10 "$d to come back" vblk_has_disk "$d"
 		done
 		udevadm settle --timeout=20
 		check "reload with io_path=$p"

@@ -9,8 +9,8 @@
 . ./vblk_lib.sh
 
 ko=/vblk/virtio_blk.ko
-vblk_ours && [ -r $ko ] || { ktap_log "not the adaptive driver"; exit $KSFT_SKIP; }
-grep -q '^/dev/vd' /proc/mounts && { ktap_log "a virtio disk is mounted"; exit $KSFT_SKIP; }
+vblk_require ours $ko
+grep -q '^/dev/vd' /proc/mounts && fail "a virtio disk is mounted: cannot unload"
 
 name=
 for info in $VBLK_DISK_INFO; do
@@ -20,15 +20,6 @@ for info in $VBLK_DISK_INFO; do
 	break
 done
 [ -n "$name" ] || fail "no data disk"
-
-wait_disk() {
-	local n=0
-	while ! vblk_dev "$name" >/dev/null; do
-		n=$((n + 1))
-		[ $n -gt 100 ] && return 1
-		sleep 0.1
-	done
-}
 
 dd if=/dev/urandom of=/tmp/vblk_unload.ref bs=64k count=16 2>/dev/null
 for p in bio request bio; do
@@ -47,7 +38,7 @@ for p in bio request bio; do
 	[ -e /sys/module/virtio_blk ] && fail "module loaded despite io_path=bogus"
 
 	insmod $ko io_path=$p || fail "insmod io_path=$p failed"
-	wait_disk || fail "$name did not come back"
+	vblk_wait 10 "$name to come back" vblk_has_disk "$name"
 	dev=$(vblk_dev "$name")
 	[ "$(cat "$(vblk_sys "$dev")/io_path")" = $p ] || fail "io_path is not $p"
 	dd if="$dev" of=/tmp/vblk_unload.got bs=64k count=16 iflag=direct 2>/dev/null ||

@@ -27,7 +27,7 @@ if [ -n "$name" ]; then
 	copy=$VBLK_CACHE/module-$name
 	rm -rf "$copy"
 	mkdir -p "$copy"
-	(cd "$dir" && cp -r Kbuild guest include "$copy/") ||
+	(cd "$dir" && cp -r Kbuild dkms.conf guest include "$copy/") ||
 		die "copying the module's sources from $dir failed"
 	find "$copy" -name '*.o' -o -name '*.ko' -o -name '*.mod*' -o -name '.*.cmd' |
 		xargs -r rm -f

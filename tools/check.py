@@ -7,8 +7,9 @@ builds), static (checkpatch, W=1 + sparse, QEMU checkpatch on the series),
 qtest (QEMU's virtio-blk qtests), host-probe and host-vhost (host-side
 scripts in selftests/host/), runner (the VM runner's own failure
 detection), install (make install and dkms into the guest's module tree,
-and a guest that must load the module by itself), and one group per line
-of selftests/vmtests.conf (kselftests in a guest).  A missing
+and a guest that must load the module by itself), and one group per guest
+that the selftests declare or selftests/vmtests.conf lists (kselftests in
+a guest; tools/vmtests.py).  A missing
 prerequisite is a failed test, never a skip.  The last line is "N passed,
 N failed"; the exit status is 0 only when nothing failed.
 """
@@ -24,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import vmtests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("VBLK_CACHE", "/var/cache/vblk-adaptive")
@@ -146,6 +149,16 @@ def static(g, state):
            for s in scripts for rc, log in [sh(["sh", "-n", s])] if rc]
     g.add(bool(scripts) and not bad, "shell-syntax", log="\n".join(bad))
 
+    g.add("vmtest-declarations" not in state, "vmtest-declarations",
+          log=state.get("vmtest-declarations", ""))
+
+    # The documentation builds as the kernel's would: Sphinx, warnings fail.
+    with tempfile.TemporaryDirectory(prefix="vblk-docs-", dir="/var/tmp") as docs:
+        rc, log = sh([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+                      "-d", os.path.join(docs, ".doctrees"),
+                      os.path.join(ROOT, "Documentation"), docs])
+    g.add(rc == 0, "docs-sphinx", log=log)
+
     patches = sorted(glob.glob(os.path.join(ROOT, "host-qemu-patch", "0*.patch")))
     patches = [p for p in patches if not os.path.basename(p).startswith("0000-")]
     qsrc = os.path.join(CACHE, "qemu", "src")
@@ -199,6 +212,7 @@ def host_script(g, state, name, needs_qemu):
     """A KTAP script in selftests/host/: probe_matrix.py (the host's probe
     without a guest), vhost_user_blk_test.py (the test back end alone),
     bench_report_test.py (the benchmark's verdicts and reports),
+    vmtests_test.py (how the selftests' guest declarations are read),
     bench_guest_test.py (the benchmark's runs in a guest, tiny)."""
     stem = name[:-3]
     if needs_qemu and not (state.get("qemu-build") and state.get("firmware")):
@@ -210,13 +224,16 @@ def host_script(g, state, name, needs_qemu):
     results = []
     comments = []
     for line in log.splitlines():
-        m = re.match(r"^(ok|not ok) \d+ (.*)$", line)
+        m = re.match(r"^(ok|not ok) \d+ (?:__main__\.)?(.*)$", line)
         if m:
             results.append(m.group(1) == "ok")
             g.add(results[-1], m.group(2), log="\n".join(comments))
             comments = []
         elif line.startswith("#"):
             comments.append(line[1:].strip())
+    # unittest (pycotap) reports a failure after its result line.
+    for c in comments:
+        g.comment(c)
     if not plan or int(plan.group(1)) != len(results) or (rc != 0 and all(results)):
         g.add(False, f"{stem}-complete", log=log)
 
@@ -349,12 +366,14 @@ def runner(g, state):
 # -- installation -----------------------------------------------------------
 def install(g, state, timeout):
     """make install (INSTALL_MOD_PATH and DESTDIR) and dkms add/build/install
-    into copies of the guest's module tree (tools/install-tree.sh), then a
+    into copies of the guest's module tree (tools/install-tree.sh), make
+    uninstall and dkms remove after them, then a
     guest that loads no driver itself must end up with the adaptive module
     (selftests/vblk_install.sh)."""
     tests = ["vblk_install.sh", "boot.sh", "data_integrity"]
     if not (state.get("guest-kernel") and state.get("initramfs")):
-        for name in ("make-install", "destdir-install", "dkms-install"):
+        for name in ("make-install", "destdir-install", "dkms-install", "make-uninstall",
+                     "dkms-remove"):
             g.add(False, name, "guest kernel or initramfs missing")
         return
     kver = kernel_env()["KVER"]
@@ -366,6 +385,11 @@ def install(g, state, timeout):
             rc, log = sh(["bash", f"{TOOLS}/install-tree.sh", method, tree], timeout=600)
             g.add(rc == 0, f"{method}-install", log=log)
             trees[method] = tree if rc == 0 else None
+        # Removal: the tree must resolve virtio_blk to the stock module again.
+        for method in ("make-uninstall", "dkms-remove"):
+            rc, log = sh(["bash", f"{TOOLS}/install-tree.sh", method,
+                          os.path.join(work, method)], timeout=600)
+            g.add(rc == 0, method, log=log)
         if not (trees["make"] and trees["dkms"]):
             for t in tests:
                 g.add(False, t, "no installed tree to boot")
@@ -381,20 +405,19 @@ def install(g, state, timeout):
 
 
 # -- guest kselftests -------------------------------------------------------
-def vm_groups():
-    conf = os.path.join(ROOT, "selftests", "vmtests.conf")
-    groups = []
-    with open(conf) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            fields = [part.strip() for part in line.split(" | ")]
-            if len(fields) != 3:
-                raise SystemExit(f"{conf}: want 'name | arguments | tests': {line}")
-            name, args, tests = fields
-            groups.append((name, shlex.split(args), tests.split()))
-    return groups
+def vm_groups(state):
+    """The guests to boot (tools/vmtests.py).  Declarations that cannot be
+    used fail the static group's vmtest-declarations test; the guests of
+    vmtests.conf still run then."""
+    sdir = os.path.join(ROOT, "selftests")
+    try:
+        return vmtests.guests(sdir)
+    except vmtests.DeclError as e:
+        state["vmtest-declarations"] = str(e)
+        try:
+            return vmtests.listed(os.path.join(sdir, "vmtests.conf"))
+        except vmtests.DeclError:
+            return []
 
 
 def guest_tests(g, state, args, tests, timeout):
@@ -465,16 +488,18 @@ def main():
             f"# {g.passed} passed, {g.failed} failed, {time.time() - t0:.0f} s")
 
     state = {}
+    guests = vm_groups(state)
     run_group("prepare", lambda g: state.update(prepare(g)))
     run_group("static", static, state)
     run_group("qtest", qtest, state)
     run_group("host-probe", host_script, state, "probe_matrix.py", True)
     run_group("host-vhost", host_script, state, "vhost_user_blk_test.py", False)
     run_group("host-bench", host_script, state, "bench_report_test.py", False)
+    run_group("host-vmtests", host_script, state, "vmtests_test.py", False)
     run_group("bench-guest", host_script, state, "bench_guest_test.py", True)
     run_group("runner", runner, state)
     run_group("install", install, state, opts.timeout)
-    for name, args, tests in vm_groups():
+    for name, args, tests in guests:
         run_group(f"guest:{name}", guest_tests, state, args, tests, opts.timeout)
     out(f"1..{len(groups)}")
     passed = sum(g.passed for g in groups)

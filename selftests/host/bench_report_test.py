@@ -255,8 +255,8 @@ def test_reports(k, tmp):
     with open(os.path.join(out, "results.rst")) as f:
         rst = f.read()
     k.check("warning::" not in rst and "ringtrace.py" in rst and
-            "virtio_blk-adaptive-profile.rst" in rst,
-            "a quiet run's page has no busy banner and points to the profile page")
+            "tools/bench/profile-notes.rst" in rst,
+            "a quiet run's page has no busy banner and points to the profiling notes")
     after = os.path.getmtime(doc) if os.path.exists(doc) else None
     k.check(before == after, "--no-doc leaves the Documentation page alone")
 

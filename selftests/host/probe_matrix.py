@@ -24,12 +24,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))), "tools"))
-from vmrun import QMP, reap  # noqa: E402
+from vmrun import CACHE, QMP, reap  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ktap  # noqa: E402
 
-DEFAULT_QEMU = "/var/cache/vblk-adaptive/qemu/build/qemu-system-x86_64"
-DEFAULT_FW = "/var/cache/vblk-adaptive/firmware"
+DEFAULT_QEMU = os.path.join(CACHE, "qemu", "build", "qemu-system-x86_64")
+DEFAULT_FW = os.path.join(CACHE, "firmware")
 BIO_NAME = "VIRTIO_BLK_F_BIO:"
 KSFT_SKIP = 4
 

@@ -834,7 +834,7 @@ def rst_page(meta, banner, facts, t_iops, t_targets, t_detail, image):
               "Why targets are missed: where the instructions go, per kernel symbol",
               "(``tools/bench/profile.py``), and on slow storage how long the device",
               "waits for the guest between requests (``tools/bench/ringtrace.py``):",
-              "``virtio_blk-adaptive-profile.rst``.", "",
+              "``tools/bench/profile-notes.rst``.", "",
               "Details", "=======", "", rst_table(*t_detail), ""]
     return "\n".join(lines)
 

@@ -1,0 +1,141 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""tools/vmtests.py: how make check reads the guests the selftests
+declare.  TAP output (pycotap); exit status 0 only when all pass."""
+
+import os
+import sys
+import tempfile
+import textwrap
+import unittest
+
+import pycotap
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import vmtests  # noqa: E402
+
+
+class Declarations(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+        self.write("vmtests.conf", "# nothing\n")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def write(self, name, text):
+        with open(os.path.join(self.dir, name), "w", encoding="utf-8") as f:
+            f.write(textwrap.dedent(text))
+
+    def test_shell_and_c_declarations_make_vmrun_arguments(self):
+        self.write("a_test.sh", """\
+            #!/bin/sh
+            # vmtest guest g1 --driver ours --env 'X=a b'
+            # vmtest disk d1 ram size=16M dev.bio=on
+            # vmtest disk d2 null
+            echo not a declaration: vmtest guest
+            """)
+        self.write("b_test.c", """\
+            /*
+             * vmtest guest g1 --driver ours --env 'X=a b'
+             * vmtest disk d1 ram size=16M dev.bio=on
+             * vmtest disk d2 null */
+            """)
+        self.assertEqual(vmtests.declared(self.dir), [
+            ("g1", ["--driver", "ours", "--env", "X=a b",
+                    "--disk", "d1:ram:size=16M,dev.bio=on", "--disk", "d2:null"],
+             ["a_test.sh", "b_test"])])
+
+    def test_one_file_may_declare_several_guests(self):
+        self.write("t.sh", """\
+            # vmtest guest g2 --driver stock
+            # vmtest disk d ram
+            # vmtest guest g1 --driver ours
+            # vmtest disk d ram
+            """)
+        self.assertEqual([(n, t) for n, _, t in vmtests.declared(self.dir)],
+                         [("g1", ["t.sh"]), ("g2", ["t.sh"])])
+
+    def test_vmtests_conf_guests_come_first(self):
+        self.write("vmtests.conf", "old | --driver ours --disk r:ram | boot.sh\n")
+        self.write("t.sh", "# vmtest guest new --driver ours\n# vmtest disk d file\n")
+        self.assertEqual([n for n, _, _ in vmtests.guests(self.dir)], ["old", "new"])
+
+    def assertRefused(self, words):
+        with self.assertRaises(vmtests.DeclError) as cm:
+            vmtests.guests(self.dir)
+        for w in words:
+            self.assertIn(w, str(cm.exception))
+
+    def test_same_name_declared_differently_is_refused(self):
+        self.write("a.sh", "# vmtest guest g --driver ours\n# vmtest disk d ram\n")
+        self.write("b.sh", "# vmtest guest g --driver ours\n# vmtest disk d file\n")
+        self.assertRefused(["guest g", "b.sh", "a.sh"])
+
+    def test_same_guest_under_two_names_is_refused(self):
+        self.write("a.sh", "# vmtest guest g1 --driver ours\n# vmtest disk d ram\n")
+        self.write("b.sh", "# vmtest guest g2 --driver ours\n# vmtest disk d ram\n")
+        self.assertRefused(["g1", "g2", "one name"])
+
+    def test_name_in_conf_and_declared_is_refused(self):
+        self.write("vmtests.conf", "g | --driver ours --disk r:ram | boot.sh\n")
+        self.write("t.sh", "# vmtest guest g --driver stock\n")
+        self.assertRefused(["guest g", "vmtests.conf"])
+
+    def test_disk_before_guest_is_refused(self):
+        self.write("t.sh", "# vmtest disk d ram\n")
+        self.assertRefused(["t.sh:1", "before"])
+
+    def test_unknown_keyword_is_refused(self):
+        self.write("t.sh", "# vmtest guest g\n# vmtest disks d ram\n")
+        self.assertRefused(["t.sh:2", "vmtest disks"])
+
+    def test_bad_disk_lines_are_refused(self):
+        for line, what in [("d", "NAME CLASS"), ("d ram size", "KEY=VALUE"),
+                           ("d ram a=1,b=2", "without commas"), ("d/x ram", "not")]:
+            with self.subTest(line=line):
+                self.write("t.sh", f"# vmtest guest g\n# vmtest disk {line}\n")
+                self.assertRefused(["t.sh:2", what])
+
+    def test_options_that_belong_elsewhere_are_refused(self):
+        for opts in ("--disk d:ram", "--selftests x.sh", "--cmd true", ""):
+            with self.subTest(opts=opts):
+                self.write("t.sh", f"# vmtest guest {opts}\n")
+                self.assertRefused(["t.sh:1"])
+
+    def test_unbalanced_quotes_are_refused(self):
+        self.write("t.sh", "# vmtest guest g --env 'X=1\n")
+        self.assertRefused(["t.sh:1"])
+
+    def test_a_bad_conf_line_is_refused(self):
+        self.write("vmtests.conf", "g | --driver ours\n")
+        self.assertRefused(["name | arguments | tests"])
+
+
+class Project(unittest.TestCase):
+    def test_the_project_declarations_are_usable(self):
+        guests = vmtests.guests(os.path.join(ROOT, "selftests"))
+        names = [n for n, _, _ in guests]
+        self.assertEqual(len(names), len(set(names)))
+        for name, args, tests in guests:
+            self.assertIn("--disk", args, name)
+            for t in tests:
+                self.assertTrue(os.path.exists(os.path.join(ROOT, "selftests", t)) or
+                                os.path.exists(os.path.join(ROOT, "selftests", t + ".c")),
+                                f"{name}: no test {t}")
+
+    def test_the_readme_example_is_the_real_test(self):
+        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+            readme = f.read()
+        with open(os.path.join(ROOT, "selftests", "vblk_sysfs_rw.sh"), encoding="utf-8") as f:
+            test = f.read()
+        self.assertIn("```sh\n" + test + "```\n", readme,
+                      "README's 'Adding a test' must show selftests/vblk_sysfs_rw.sh as it is")
+
+
+if __name__ == "__main__":
+    unittest.main(testRunner=pycotap.TAPTestRunner(
+        message_log=pycotap.LogMode.LogToDiagnostics,
+        test_output_log=pycotap.LogMode.LogToDiagnostics))

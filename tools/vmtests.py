@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The guests make check boots, and which selftests run in each.
+
+A selftest declares the guests it needs in its own file, in comment
+lines of a shell script or a C file (``#``, ``//`` or `` *``)::
+
+    # vmtest guest blk-ours --driver ours
+    # vmtest disk plain ram size=64M dev.num-queues=2 dev.bio=off
+    # vmtest disk n null size=64M latency-ns=10000000 dev.bio=on
+
+``vmtest guest NAME [OPTION...]`` starts a guest: OPTIONs are tools/vmrun
+options (``--driver``, ``--module-param``, ``--env``, ``--smp``, ...,
+quoted as in a shell).  Each ``vmtest disk NAME CLASS [KEY=VALUE...]``
+after it adds a disk (``--disk NAME:CLASS:KEY=VALUE,...``).  A test may
+declare several guests.  Tests that declare a guest of the same name
+share one boot, and must declare it identically; two names for the same
+guest are an error too, so every distinct guest boots once.  Within a
+guest, tests run in the order of their file names.
+
+selftests/vmtests.conf still lists the guests of the tests not converted
+yet, one per line (``name | vmrun options | tests``).
+"""
+
+import os
+import re
+import shlex
+
+DECL = re.compile(r"^\s*(?:#|//|\*)\s*vmtest\s+(\S+)\s*(.*)$")
+TEST_FILE = re.compile(r"^[A-Za-z0-9_-]+\.(sh|c)$")
+
+
+class DeclError(Exception):
+    """A declaration that cannot be used; the message names file and line."""
+
+
+def _disk_arg(where, words):
+    if len(words) < 2:
+        raise DeclError(f"{where}: want 'vmtest disk NAME CLASS [KEY=VALUE...]'")
+    name, cls, keys = words[0], words[1], words[2:]
+    if not re.match(r"^[A-Za-z0-9_-]+$", name):
+        raise DeclError(f"{where}: disk name '{name}' is not [A-Za-z0-9_-]+")
+    bad = [k for k in keys if "=" not in k or "," in k or k.startswith("=")]
+    if bad:
+        raise DeclError(f"{where}: disk {name}: want KEY=VALUE without commas, not "
+                        f"{' '.join(bad)}")
+    return "--disk", ":".join([name, cls] + ([",".join(keys)] if keys else []))
+
+
+def parse_file(path):
+    """The guests one test file declares: [(name, [vmrun args])]."""
+    guests = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            m = DECL.match(line)
+            if not m:
+                continue
+            where = f"{os.path.basename(path)}:{n}"
+            kind, rest = m.group(1), m.group(2).strip()
+            # A C comment's closing */ is not part of the declaration.
+            rest = re.sub(r"\s*\*/\s*$", "", rest)
+            try:
+                words = shlex.split(rest)
+            except ValueError as e:
+                raise DeclError(f"{where}: {e}") from None
+            if kind == "guest":
+                if not words or words[0].startswith("-"):
+                    raise DeclError(f"{where}: want 'vmtest guest NAME [OPTION...]'")
+                if "--disk" in words or "--selftests" in words or "--cmd" in words:
+                    raise DeclError(f"{where}: --disk, --selftests and --cmd do not go "
+                                    "on a guest line")
+                guests.append((words[0], words[1:]))
+            elif kind == "disk":
+                if not guests:
+                    raise DeclError(f"{where}: a disk before any 'vmtest guest'")
+                guests[-1][1].extend(_disk_arg(where, words))
+            else:
+                raise DeclError(f"{where}: unknown 'vmtest {kind}' (guest or disk)")
+    return guests
+
+
+def declared(selftests):
+    """Guests the test files of directory SELFTESTS declare:
+    [(name, args, [tests])], sorted by name."""
+    guests = {}
+    origin = {}
+    for fname in sorted(os.listdir(selftests)):
+        if not TEST_FILE.match(fname):
+            continue
+        test = fname[:-2] if fname.endswith(".c") else fname
+        for name, args in parse_file(os.path.join(selftests, fname)):
+            if name in guests and guests[name][0] != args:
+                raise DeclError(f"guest {name}: {fname} declares it differently from "
+                                f"{origin[name]}")
+            guests.setdefault(name, (args, []))[1].append(test)
+            origin.setdefault(name, fname)
+    by_args = {}
+    for name, (args, _) in guests.items():
+        other = by_args.setdefault(tuple(args), name)
+        if other != name:
+            raise DeclError(f"guests {other} and {name} are the same guest: "
+                            "declare it under one name")
+    return [(name, args, tests) for name, (args, tests) in sorted(guests.items())]
+
+
+def listed(conf):
+    """The guests of a vmtests.conf: [(name, args, [tests])]."""
+    groups = []
+    with open(conf, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            fields = [part.strip() for part in line.split(" | ")]
+            if len(fields) != 3:
+                raise DeclError(f"{conf}: want 'name | arguments | tests': {line}")
+            name, args, tests = fields
+            groups.append((name, shlex.split(args), tests.split()))
+    return groups
+
+
+def guests(selftests):
+    """Every guest make check boots: those of vmtests.conf, then the
+    declared ones.  A name used by both is an error."""
+    conf = listed(os.path.join(selftests, "vmtests.conf"))
+    decl = declared(selftests)
+    both = {n for n, _, _ in conf} & {n for n, _, _ in decl}
+    if both:
+        raise DeclError(f"guest {', '.join(sorted(both))} is in vmtests.conf and declared "
+                        "by a test")
+    return conf + decl
