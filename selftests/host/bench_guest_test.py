@@ -27,7 +27,9 @@ sys.path.insert(0, os.path.join(TOOLS, "bench"))
 sys.path.insert(0, TOOLS)
 import bench  # noqa: E402
 import ktap  # noqa: E402
-import vmrun  # noqa: E402
+from vblk import paths  # noqa: E402
+from vblk.disks import Disk  # noqa: E402
+from vblk.vm import VM  # noqa: E402
 
 PY = sys.executable or "python3"
 PLAN = 9
@@ -54,7 +56,7 @@ def test_build(k):
     k.check(ok, f"build-module.sh --name {bench.BENCH_MODULE} builds "
             f"{bench.BENCH_MODULE}.ko", p.stdout + p.stderr)
 
-    bad = os.path.join(vmrun.CACHE, "module-Bad-Name")
+    bad = os.path.join(paths.CACHE, "module-Bad-Name")
     p = run(["bash", os.path.join(TOOLS, "build-module.sh"), "--name", "Bad-Name"])
     k.check(p.returncode != 0 and "not a module name" in p.stderr
             and not os.path.exists(bad),
@@ -63,9 +65,9 @@ def test_build(k):
 
 
 def test_both_needs_rename(k):
-    disk = vmrun.Disk("ram:ram:size=16M")
-    vm = vmrun.VM([disk], driver="both",
-                  module=os.path.join(vmrun.ROOT, "guest", "virtio_blk.ko"))
+    disk = Disk("ram:ram:size=16M")
+    vm = VM([disk], driver="both",
+                  module=os.path.join(paths.ROOT, "guest", "virtio_blk.ko"))
     try:
         vm._overlay(os.devnull)
         err = "no error"

@@ -24,12 +24,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))), "tools"))
-from vmrun import CACHE, QMP, reap  # noqa: E402
+from vblk.paths import FIRMWARE, QEMU  # noqa: E402
+from vblk.qmp import QMP  # noqa: E402
+from vblk.util import reap  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ktap  # noqa: E402
 
-DEFAULT_QEMU = os.path.join(CACHE, "qemu", "build", "qemu-system-x86_64")
-DEFAULT_FW = os.path.join(CACHE, "firmware")
 BIO_NAME = "VIRTIO_BLK_F_BIO:"
 KSFT_SKIP = 4
 
@@ -331,8 +331,8 @@ def report(k, name, errs, probe):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--qemu", default=os.environ.get("QEMU", DEFAULT_QEMU))
-    ap.add_argument("--firmware", default=DEFAULT_FW)
+    ap.add_argument("--qemu", default=os.environ.get("QEMU", QEMU))
+    ap.add_argument("--firmware", default=FIRMWARE)
     ap.add_argument("-v", "--verbose", action="store_true")
     ARGS = ap.parse_args()
     sys.exit(main())

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0
-"""tools/vmtests.py: how make check reads the guests the selftests
+"""tools/vblk/vmtests.py: how make check reads the guests the selftests
 declare.  TAP output (pycotap); exit status 0 only when all pass."""
 
 import os
@@ -13,7 +13,7 @@ import pycotap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-import vmtests  # noqa: E402
+from vblk import vmtests  # noqa: E402
 
 
 class Declarations(unittest.TestCase):

@@ -49,17 +49,20 @@ import time
 
 TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOOLS)
-import vmrun  # noqa: E402
+from vblk import paths  # noqa: E402
+from vblk.disks import Disk  # noqa: E402
+from vblk.qmp import QMP  # noqa: E402
+from vblk.vm import VM, prepare as prepare_guest  # noqa: E402
 
-ROOT = vmrun.ROOT
+ROOT = paths.ROOT
 BENCH = os.path.join(TOOLS, "bench")
 GUEST_SCRIPT = os.path.join(BENCH, "guest-bench.sh")
-QEMU_BUILD = os.path.join(vmrun.CACHE, "qemu", "build")
+QEMU_BUILD = paths.QEMU_BUILD
 QEMU = os.path.join(QEMU_BUILD, "qemu-system-x86_64")
 LIBINSN = os.path.join(QEMU_BUILD, "tests", "tcg", "plugins", "libinsn.so")
 # Our module under another name, to load beside the stock virtio_blk.
-BENCH_MODULE = vmrun.BENCH_MODULE
-BENCH_KO = vmrun.BENCH_KO
+BENCH_MODULE = paths.BENCH_MODULE
+BENCH_KO = paths.BENCH_KO
 DOC = os.path.join(ROOT, "Documentation", "block", "virtio_blk-adaptive-results.rst")
 BS = 4096
 # Mean CPUs others may keep busy during a run before its page says "busy"
@@ -126,7 +129,7 @@ class Cell:
 
 def prepare():
     """Build or fetch everything a guest run needs, and the chart's library."""
-    vmrun.prepare()
+    prepare_guest()
     subprocess.run(["bash", os.path.join(TOOLS, "build-module.sh"), "--name", BENCH_MODULE],
                    check=True)
     if not os.path.exists(LIBINSN):
@@ -170,7 +173,7 @@ def describe_host(host_bio):
                                   cwd=ROOT).stdout.strip()
         except OSError:
             return ""
-    kenv = vmrun.kernel_env()
+    kenv = paths.kernel_env()
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": cmd(["git", "rev-parse", "HEAD"]),
@@ -241,7 +244,7 @@ def boot(driver, classes, cells_text, timeout, host_bio, qemu_args=(), append=""
     (parsed results, the host's decision per class, error text or None).
     @driver is a variant of DRIVERS, or "both" (the stock driver and
     ours side by side; @env's BENCH_VARIANTS says which to run).
-    @append, @env and @host_actions go to vmrun.VM; @output, a list,
+    @append, @env and @host_actions go to vblk.vm.VM; @output, a list,
     receives the guest's raw output."""
     kind, modparams = DRIVERS.get(driver, (driver, ""))
     disks = []
@@ -249,13 +252,13 @@ def boot(driver, classes, cells_text, timeout, host_bio, qemu_args=(), append=""
         spec = f"{cls}:{CLASSES[cls]}"
         if host_bio:
             spec += ",dev.bio=auto"
-        disks.append(vmrun.Disk(spec))
+        disks.append(Disk(spec))
     tmp = tempfile.mkdtemp(prefix="vblk-bench-")
     try:
         cells_file = os.path.join(tmp, "cells")
         with open(cells_file, "w") as f:
             f.write(cells_text)
-        vm = vmrun.VM(disks, driver=kind, modparams=modparams,
+        vm = VM(disks, driver=kind, modparams=modparams,
                       cmd="sh /vblk/files/guest-bench.sh", timeout=timeout,
                       qemu_args=qemu_args, echo=False, udev=False, append=append,
                       env=env, host_actions=host_actions,
@@ -390,7 +393,7 @@ def qmp_ready_ms(fw, blockdev, bio):
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        qmp = vmrun.QMP(sock)
+        qmp = QMP(sock)
         qmp.cmd("query-status")
         ms = (time.monotonic() - t0) * 1000
         try:
@@ -419,7 +422,7 @@ def measure_probe(opts, data):
         return
     fw = subprocess.run(["bash", os.path.join(TOOLS, "get-firmware.sh")], check=True,
                         stdout=subprocess.PIPE, text=True).stdout.strip()
-    disk = vmrun.Disk("p5:ram")
+    disk = Disk("p5:ram")
     tmp = tempfile.mkdtemp(prefix="vblk-bench-p5-")
     times = {"auto": [], "off": []}
     probes = []

@@ -36,9 +36,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 
-vmrun = bench.vmrun
 PLUGIN_SRC = os.path.join(bench.BENCH, "symprof.c")
-QEMU_SRC = os.path.join(vmrun.CACHE, "qemu", "src")
+QEMU_SRC = bench.paths.QEMU_SRC
 
 
 def log(msg):
@@ -50,7 +49,7 @@ def build_plugin():
     the source's hash."""
     with open(PLUGIN_SRC, "rb") as f:
         key = hashlib.sha256(f.read()).hexdigest()[:16]
-    so = os.path.join(vmrun.CACHE, "qemu", f"symprof-{key}.so")
+    so = os.path.join(bench.paths.CACHE, "qemu", f"symprof-{key}.so")
     if not os.path.exists(so):
         cflags = subprocess.run(["pkg-config", "--cflags", "glib-2.0"], check=True,
                                 stdout=subprocess.PIPE, text=True).stdout.split()
@@ -225,7 +224,7 @@ def main(argv):
         ap.error("--ios wants N1,N2 with 0 < N1 < N2")
 
     if not opts.no_prepare:
-        vmrun.prepare()
+        bench.prepare_guest()
     plugin = build_plugin()
     host_bio = bench.host_knows_bio()
     os.makedirs(opts.out, exist_ok=True)

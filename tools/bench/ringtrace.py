@@ -33,7 +33,6 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 
-vmrun = bench.vmrun
 EVENTS = ("virtio_blk_handle_read", "virtio_blk_handle_write",
           "virtio_blk_rw_complete", "virtio_queue_notify")
 LINE = re.compile(r"\d+@(\d+\.\d+):(\w+) (.*)")
@@ -146,7 +145,7 @@ def main(argv):
         ap.error("--runtime must be at least 2 seconds")
 
     if not opts.no_prepare:
-        vmrun.prepare()
+        bench.prepare_guest()
     host_bio = bench.host_knows_bio()
     os.makedirs(opts.out, exist_ok=True)
     results = {}

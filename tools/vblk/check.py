@@ -1,0 +1,498 @@
+# SPDX-License-Identifier: GPL-2.0
+"""make check: every test of the project, KTAP throughout.
+
+Groups, in order: prepare (host packages, QEMU, kernel, module and test
+builds), static (checkpatch, W=1 + sparse, QEMU checkpatch on the series),
+qtest (QEMU's virtio-blk qtests), host-probe and host-vhost (host-side
+scripts in selftests/host/), runner (the VM runner's own failure
+detection), install (make install and dkms into the guest's module tree,
+and a guest that must load the module by itself), and one group per guest
+that the selftests declare or selftests/vmtests.conf lists (kselftests in
+a guest; tools/vblk/vmtests.py).  A missing
+prerequisite is a failed test, never a skip.  The last line is "N passed,
+N failed"; the exit status is 0 only when nothing failed.
+"""
+
+import argparse
+import glob
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+from . import vmtests
+from .paths import CACHE, FIRMWARE, PYTHON, QEMU_BUILD, QEMU_SRC, ROOT, SELFTESTS, TOOLS, \
+    kernel_env
+
+VMRUN = os.path.join(TOOLS, "vmrun")
+PY = PYTHON
+
+
+def out(line=""):
+    print(line, flush=True)
+
+
+class Group:
+    """One top-level KTAP test whose subtests are the leaves we count."""
+
+    def __init__(self, name):
+        self.name = name
+        self.results = []       # (ok, name, directive)
+
+    def add(self, ok, name, directive="", log=""):
+        """Record and print one result; a failure shows its log's tail."""
+        self.results.append((ok, name, directive))
+        for ln in log.splitlines()[-60:] if (log and not ok) else []:
+            out(f"    # {ln}")
+        out(f"    {'ok' if ok else 'not ok'} {len(self.results)} {name}"
+            f"{' # ' + directive if directive else ''}")
+
+    def comment(self, text):
+        out(f"    # {text}")
+
+    @property
+    def passed(self):
+        return sum(1 for ok, _, d in self.results if ok and not d.startswith("SKIP"))
+
+    @property
+    def failed(self):
+        return sum(1 for ok, _, _ in self.results if not ok)
+
+
+def sh(cmd, timeout=None, **kw):
+    """Run a command; return (status, combined output)."""
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=timeout, shell=isinstance(cmd, str), **kw)
+        return p.returncode, p.stdout
+    except subprocess.TimeoutExpired as exc:
+        return 124, (exc.stdout or b"").decode(errors="replace") + "\n(timed out)"
+
+
+# -- prepare ----------------------------------------------------------------
+def prepare(g):
+    """Install and build everything; stream long steps' progress."""
+    state = {}
+    steps = [
+        ("host-setup", ["bash", f"{TOOLS}/host-setup.sh"]),
+        ("guest-kernel", ["bash", f"{TOOLS}/get-kernel.sh"]),
+        ("firmware", ["bash", f"{TOOLS}/get-firmware.sh"]),
+        ("qemu-build", ["bash", f"{TOOLS}/build-qemu.sh"]),
+        ("initramfs", ["bash", f"{TOOLS}/mkinitramfs.sh"]),
+    ]
+    for name, cmd in steps:
+        g.comment(f"{name} ...")
+        # stderr (progress) goes straight to the console; stdout is the result.
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+        state[name] = p.returncode == 0
+        g.add(p.returncode == 0, name, log=p.stdout)
+        if name in ("host-setup", "guest-kernel") and p.returncode:
+            break
+    if state.get("guest-kernel"):
+        rc, log = sh(["make", "-C", SELFTESTS])
+        state["selftests-build"] = rc == 0
+        g.add(rc == 0, "selftests-build", log=log)
+        rc, log = sh(["bash", f"{TOOLS}/build-module.sh"])
+        state["module"] = rc == 0
+        g.add(rc == 0, "guest-module-build", log=log)
+        # The same module under another name, beside the stock one (--driver both).
+        rc, log = sh(["bash", f"{TOOLS}/build-module.sh", "--name", "vblk_bench"])
+        state["bench-module"] = rc == 0
+        g.add(rc == 0, "guest-module-build-vblk_bench", log=log)
+        rc, log = sh(["bash", f"{TOOLS}/build-module.sh", f"{TOOLS}/tests/vmrun-warn"])
+        state["warn-module"] = rc == 0
+        g.add(rc == 0, "vmrun-warn-module", log=log)
+    return state
+
+
+# -- static -----------------------------------------------------------------
+def static(g, state):
+    srcs = sorted(p for p in glob.glob(os.path.join(ROOT, "guest", "*.[ch]"))
+                  if not p.endswith(".mod.c"))
+    if not state.get("guest-kernel"):
+        g.add(False, "guest-checkpatch", "no kernel sources")
+    elif not srcs:
+        g.add(False, "guest-checkpatch", "no guest sources")
+    else:
+        ksrc = kernel_env()["KSRC"]
+        rc, log = sh(["perl", f"{ksrc}/scripts/checkpatch.pl", "--strict", "--no-tree",
+                      "--terse", "-f"] + srcs)
+        g.add(rc == 0, "guest-checkpatch", log=log)
+    if state.get("guest-kernel") and srcs:
+        rc, log = sh(["bash", f"{TOOLS}/build-module.sh", "--sparse"])
+        g.add(rc == 0, "guest-build-W1-sparse", log=log)
+    else:
+        g.add(False, "guest-build-W1-sparse", "nothing to build")
+
+    # The guest's shell tests parse: a syntax error would surface only
+    # in the guest that runs them, as a failed test.
+    scripts = sorted(glob.glob(os.path.join(ROOT, "selftests", "*.sh")) +
+                     glob.glob(os.path.join(ROOT, "tools", "bench", "*.sh")) +
+                     [os.path.join(TOOLS, "guest", "init")])
+    bad = [f"{os.path.relpath(s, ROOT)}: {log.strip()}"
+           for s in scripts for rc, log in [sh(["sh", "-n", s])] if rc]
+    g.add(bool(scripts) and not bad, "shell-syntax", log="\n".join(bad))
+
+    g.add("vmtest-declarations" not in state, "vmtest-declarations",
+          log=state.get("vmtest-declarations", ""))
+
+    # The documentation builds as the kernel's would: Sphinx, warnings fail.
+    with tempfile.TemporaryDirectory(prefix="vblk-docs-", dir="/var/tmp") as docs:
+        rc, log = sh([PY, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+                      "-d", os.path.join(docs, ".doctrees"),
+                      os.path.join(ROOT, "Documentation"), docs])
+    g.add(rc == 0, "docs-sphinx", log=log)
+
+    patches = sorted(glob.glob(os.path.join(ROOT, "host-qemu-patch", "0*.patch")))
+    patches = [p for p in patches if not os.path.basename(p).startswith("0000-")]
+    qsrc = QEMU_SRC
+    if not patches:
+        g.add(False, "qemu-checkpatch", "no patches in host-qemu-patch/")
+        g.add(False, "qemu-series-applies-to-pristine", "no patches")
+        return
+    rc, log = sh([f"{qsrc}/scripts/checkpatch.pl"] + patches, cwd=qsrc)
+    g.add(rc == 0, "qemu-checkpatch", log=log)
+    # The series must apply with git am to upstream 10.0.2 as shipped.
+    wt = tempfile.mkdtemp(prefix="vblk-pristine-", dir="/var/tmp")
+    rc, log = sh(f"git -C {qsrc} worktree add -q --detach {wt} pristine && "
+                 f"git -C {wt} -c user.name=check -c user.email=check@invalid "
+                 f"am -q {' '.join(map(shlex.quote, patches))}")
+    sh(f"git -C {qsrc} worktree remove --force {wt}; rm -rf {wt}; "
+       f"git -C {qsrc} worktree prune")
+    g.add(rc == 0, "qemu-series-applies-to-pristine", log=log)
+
+
+# -- qtest ------------------------------------------------------------------
+def qtest(g, state):
+    build = QEMU_BUILD
+    binary = os.path.join(build, "tests", "qtest", "qos-test")
+    if not state.get("qemu-build") or not os.access(binary, os.X_OK):
+        g.add(False, "qos-test", "QEMU build missing")
+        return
+    # QEMU needs -L for the firmware; libqtest takes the target from the
+    # binary's name, so wrap it in a script of the same name.
+    wrap = os.path.join(CACHE, "qemu", "qtest-bin", "qemu-system-x86_64")
+    os.makedirs(os.path.dirname(wrap), exist_ok=True)
+    with open(wrap, "w") as f:
+        f.write(f"#!/bin/sh\nexec {build}/qemu-system-x86_64 "
+                f"-L {FIRMWARE} \"$@\"\n")
+    os.chmod(wrap, 0o755)
+    env = dict(os.environ, PYTHON=PY, QTEST_QEMU_BINARY=wrap)
+    rc, listing = sh([binary, "-l"], env=env, timeout=120)
+    paths = [ln.strip() for ln in listing.splitlines()
+             if "virtio-blk" in ln and ln.strip().startswith("/")]
+    if rc or not paths:
+        g.add(False, "qos-test-list", log=listing)
+        return
+    for path in paths:
+        rc, log = sh([binary, "--tap", "-p", path], env=env, timeout=300)
+        name = path.split("/pci-bus/", 1)[-1]
+        g.add(rc == 0 and re.search(r"^ok ", log, re.M) is not None
+              and "not ok" not in log, name, log=log)
+
+
+# -- host-side tests --------------------------------------------------------
+def host_script(g, state, name, needs_qemu):
+    """A KTAP script in selftests/host/: probe_matrix.py (the host's probe
+    without a guest), vhost_user_blk_test.py (the test back end alone),
+    bench_report_test.py (the benchmark's verdicts and reports),
+    vmtests_test.py (how the selftests' guest declarations are read),
+    bench_guest_test.py (the benchmark's runs in a guest, tiny)."""
+    stem = name[:-3]
+    if needs_qemu and not (state.get("qemu-build") and state.get("firmware")):
+        g.add(False, stem, "QEMU build missing")
+        return
+    script = os.path.join(ROOT, "selftests", "host", name)
+    rc, log = sh([PY, script], timeout=600)
+    plan = re.search(r"^1\.\.(\d+)$", log, re.M)
+    results = []
+    comments = []
+    for line in log.splitlines():
+        m = re.match(r"^(ok|not ok) \d+ (?:__main__\.)?(.*)$", line)
+        if m:
+            results.append(m.group(1) == "ok")
+            g.add(results[-1], m.group(2), log="\n".join(comments))
+            comments = []
+        elif line.startswith("#"):
+            comments.append(line[1:].strip())
+    # unittest (pycotap) reports a failure after its result line.
+    for c in comments:
+        g.comment(c)
+    if not plan or int(plan.group(1)) != len(results) or (rc != 0 and all(results)):
+        g.add(False, f"{stem}-complete", log=log)
+
+
+# -- runner self-test -------------------------------------------------------
+def vmrun(args, timeout=600):
+    return sh([PY, VMRUN] + args, timeout=timeout)
+
+
+def qemu_pids(tag):
+    """The QEMU processes of the runs tagged @tag."""
+    pids = []
+    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(cmdline, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"qemu-system-x86_64") and \
+                any(f"vblk-run-{tag}-".encode() in a for a in argv):
+            pids.append(int(cmdline.split("/")[2]))
+    return pids
+
+
+def backend_faults(g, base):
+    """The host action "vblk_host backend NAME break-used-id" reaches the
+    vhost back end: its next used element has an out-of-range id, which
+    the guest's virtio_ring reports ("id N out of range", a dev_err, no
+    splat) before it marks the queue broken.  With the stock driver the
+    read that got the bad id never ends, so it runs in the background (the
+    disk's node is looked up before: reading its serial is a request too).
+    The intended fault must not fail the run; a bad disk or fault name is
+    refused."""
+    brk = (". /selftests/test_common.sh; d=$(vblk_dev v) || exit 1; "
+           "vblk_host backend v break-used-id || exit 1; "
+           "dd if=$d of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null & "
+           "for i in $(seq 20); do dmesg | grep 'out of range' && exit 0; sleep 0.5; done; "
+           "echo '# no out-of-range id in dmesg'; exit 1")
+    vhost = ["--driver", "stock", "--disk", "v:vhost:size=8M", "--timeout", "120"]
+    rc, log = vmrun(vhost + ["--cmd", brk])
+    wrote = re.search(r"fault: wrote used id (\d+) on queue \d+", log)
+    g.add(rc == 0 and wrote is not None and "faults=1" in log
+          and f"id {wrote.group(1)} out of range" in log,
+          "backend-fault-breaks-used-ring", log=log)
+
+    # A disk that is not there or not vhost, or an unknown fault: error replies.
+    bad = (". /selftests/test_common.sh; for a in 'nosuch break-used-id' "
+           "'r break-used-id' 'v no-such-fault'; do "
+           "vblk_host backend $a && exit 1; done; exit 0")
+    rc, log = vmrun(base + ["--disk", "v:vhost:size=8M", "--cmd", bad])
+    g.add(rc == 0 and "no disk 'nosuch'" in log and "'r' is ram, not vhost" in log
+          and "unknown fault 'no-such-fault'" in log and "faults=0" in log,
+          "backend-fault-refused", log=log)
+
+
+def runner(g, state):
+    if not (state.get("qemu-build") and state.get("initramfs")):
+        g.add(False, "runner", "QEMU or initramfs missing")
+        return
+    base = ["--driver", "stock", "--disk", "r:ram:size=8M", "--timeout", "120"]
+    # Tag these runs so the clean-up check ignores other runs on the machine.
+    os.environ["VBLK_RUN_TAG"] = tag = f"selftest{os.getpid()}"
+
+    rc, log = vmrun(base + ["--cmd", "echo hello-from-guest"])
+    g.add(rc == 0 and "hello-from-guest" in log, "passing-command-passes", log=log)
+
+    rc, log = vmrun(base + ["--disk", "l:loop-rot:size=8M", "--cmd", "exit 3"])
+    g.add(rc != 0 and "exited with 3" in log, "failing-command-fails", log=log)
+
+    fail = os.path.join(TOOLS, "tests", "always_fail.sh")
+    rc, log = vmrun(base + ["--file", f"{fail}:/selftests/always_fail.sh",
+                            "--selftests", "boot.sh always_fail.sh"])
+    g.add(rc != 0 and re.search(r"^not ok 2 ", log, re.M) is not None
+          and re.search(r"^ok 1 ", log, re.M) is not None,
+          "failing-selftest-fails", log=log)
+
+    ko = os.path.join(TOOLS, "tests", "vmrun-warn", "vmrun_warn.ko")
+    rc, log = vmrun(base + ["--file", ko, "--cmd", "insmod /vblk/files/vmrun_warn.ko"])
+    g.add(rc != 0 and "reported problems" in log and "WARNING:" in log,
+          "guest-warn-fails", log=log)
+
+    classes = ["--disk", "f:file:size=8M", "--disk", "ln:loop-nonrot:size=8M",
+               "--disk", "lr:loop-rot:size=8M", "--disk", "p:part:size=8M",
+               "--disk", "n:null:size=8M,latency-ns=1000", "--disk", "v:vhost:size=8M"]
+    rc, log = vmrun(base + classes + ["--selftests", "boot.sh"])
+    g.add(rc == 0 and re.search(r"^ok 1 ", log, re.M) is not None,
+          "every-disk-class-boots", log=log)
+
+    # fill=1: the guest reads the pattern from the first byte, not a hole.
+    show = ("for b in /sys/block/vd*; do [ \"$(cat $b/serial)\" = $S ] && "
+            "od -An -tx1 -N4 -j256 /dev/${b##*/}; done")
+    rc, log = vmrun(base + ["--disk", "f:file:size=8M,fill=1",
+                            "--cmd", f"S=r; {show}; echo =; S=f; {show}"])
+    g.add(rc == 0 and re.search(r"^ 00 00 00 00\n=\n 00 01 02 03$", log, re.M) is not None,
+          "fill-writes-the-image", log=log)
+    rc, log = vmrun(base + ["--disk", "n:null:size=8M,fill=1", "--cmd", "true"])
+    g.add(rc == 2 and "fill=1 is for disks backed by an image file" in log,
+          "fill-refused-without-image", log=log)
+
+    backend_faults(g, base)
+
+    # QEMU dying under the guest is named, with its signal.
+    p = subprocess.Popen([PY, VMRUN] + base + ["--cmd", "echo guest-up; sleep 600"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log, killed = "", False
+    for line in p.stdout:
+        log += line
+        if "guest-up" in line and not killed:
+            for pid in qemu_pids(tag):
+                os.kill(pid, signal.SIGSEGV)
+                killed = True
+    rc = p.wait()
+    g.add(rc != 0 and killed and "QEMU was killed by signal 11 (SIGSEGV)" in log,
+          "qemu-crash-named", log=log)
+
+    t0 = time.time()
+    rc, log = vmrun(base[:-1] + ["25", "--cmd", "sleep 600"])
+    g.add(rc != 0 and "timeout after 25 s" in log and time.time() - t0 < 90,
+          "timeout-fails", log=log)
+
+    del os.environ["VBLK_RUN_TAG"]
+    left = glob.glob(f"/var/tmp/vblk-run-{tag}-*") + glob.glob(f"/dev/shm/vblk-{tag}-*")
+    _, loops = sh(["losetup", "-a"])
+    stray = [ln for ln in loops.splitlines() if f"/vblk-run-{tag}-" in ln]
+    procs = qemu_pids(tag)
+    g.add(not left and not stray and not procs, "cleans-up",
+          log=f"left: {left}\nloops: {stray}\nprocesses: {procs}")
+
+
+# -- installation -----------------------------------------------------------
+def install(g, state, timeout):
+    """make install (INSTALL_MOD_PATH and DESTDIR) and dkms add/build/install
+    into copies of the guest's module tree (tools/install-tree.sh), make
+    uninstall and dkms remove after them, then a
+    guest that loads no driver itself must end up with the adaptive module
+    (selftests/vblk_install.sh)."""
+    tests = ["vblk_install.sh", "boot.sh", "data_integrity"]
+    if not (state.get("guest-kernel") and state.get("initramfs")):
+        for name in ("make-install", "destdir-install", "dkms-install", "make-uninstall",
+                     "dkms-remove"):
+            g.add(False, name, "guest kernel or initramfs missing")
+        return
+    kver = kernel_env()["KVER"]
+    work = tempfile.mkdtemp(prefix="vblk-install-", dir="/var/tmp")
+    try:
+        trees = {}
+        for method in ("make", "destdir", "dkms"):
+            tree = os.path.join(work, method)
+            rc, log = sh(["bash", f"{TOOLS}/install-tree.sh", method, tree], timeout=600)
+            g.add(rc == 0, f"{method}-install", log=log)
+            trees[method] = tree if rc == 0 else None
+        # Removal: the tree must resolve virtio_blk to the stock module again.
+        for method in ("make-uninstall", "dkms-remove"):
+            rc, log = sh(["bash", f"{TOOLS}/install-tree.sh", method,
+                          os.path.join(work, method)], timeout=600)
+            g.add(rc == 0, method, log=log)
+        if not (trees["make"] and trees["dkms"]):
+            for t in tests:
+                g.add(False, t, "no installed tree to boot")
+            return
+        rules = "/lib/udev/rules.d/80-drivers.rules"
+        args = ["--driver", "none", "--disk", "d1:ram:size=64M", "--disk", "d2:file:size=64M",
+                "--file", f"{trees['make']}/lib/modules/{kver}:/lib/modules/{kver}",
+                "--file", f"{trees['dkms']}/lib/modules/{kver}:/vblk/files/dkms-modules",
+                "--file", "/bin/kmod", "--file", f"{rules}:{rules}"]
+        guest_tests(g, state, args, tests, timeout)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# -- guest kselftests -------------------------------------------------------
+def vm_groups(state):
+    """The guests to boot (vmtests.py).  Declarations that cannot be
+    used fail the static group's vmtest-declarations test; the guests of
+    vmtests.conf still run then."""
+    sdir = SELFTESTS
+    try:
+        return vmtests.guests(sdir)
+    except vmtests.DeclError as e:
+        state["vmtest-declarations"] = str(e)
+        try:
+            return vmtests.listed(os.path.join(sdir, "vmtests.conf"))
+        except vmtests.DeclError:
+            return []
+
+
+def guest_tests(g, state, args, tests, timeout):
+    driver = args[args.index("--driver") + 1] if "--driver" in args else "ours"
+    module = {"ours": "module", "both": "bench-module"}.get(driver)
+    if not (state.get("qemu-build") and state.get("initramfs") and
+            state.get("selftests-build")):
+        for t in tests:
+            g.add(False, t, "bench not ready")
+        return
+    if module and not state.get(module):
+        for t in tests:
+            g.add(False, t, f"{module} did not build")
+        return
+    p = subprocess.Popen([PY, VMRUN, "--timeout", str(timeout)] + args +
+                         ["--selftests", " ".join(tests)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = {}
+    pending = []
+    for line in p.stdout:
+        line = line.rstrip("\n")
+        m = re.match(r"^(ok|not ok) (\d+) selftests: vblk: (\S+)(.*)$", line)
+        if m:
+            ok = m.group(1) == "ok"
+            directive = m.group(4).split("#", 1)[1].strip() if "#" in m.group(4) else ""
+            if directive.startswith("SKIP"):
+                ok = False      # a skipped test did not pass: count it as failed
+            for ln in pending[-40:] if not ok else []:
+                g.comment(ln)
+            pending = []
+            seen[m.group(3)] = ok
+            g.add(ok, m.group(3), directive)
+        elif line.startswith("# vmrun:") or line.startswith("#   "):
+            g.comment(line[2:])
+            pending.append(line)
+        elif line.startswith("#"):
+            pending.append(line[2:])
+    rc = p.wait()
+    for t in tests:
+        if t not in seen:
+            g.add(False, t, "no result (guest died or timed out)")
+    if rc != 0 and all(seen.get(t) for t in tests):
+        g.add(False, "guest-health", "the run failed after its tests passed")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--only", help="run only groups whose name contains this")
+    ap.add_argument("--timeout", type=int, default=600, help="per guest run, seconds")
+    opts = ap.parse_args()
+
+    start = time.time()
+    out("TAP version 13")
+    groups = []
+
+    def run_group(name, fn, *args):
+        if opts.only and opts.only not in name and name != "prepare":
+            return
+        g = Group(name)
+        out(f"# {name}")
+        out("    KTAP version 1")
+        t0 = time.time()
+        fn(g, *args)
+        out(f"    1..{len(g.results)}")
+        ok = g.failed == 0 and g.results
+        groups.append(g)
+        out(f"{'ok' if ok else 'not ok'} {len(groups)} {name} "
+            f"# {g.passed} passed, {g.failed} failed, {time.time() - t0:.0f} s")
+
+    state = {}
+    guests = vm_groups(state)
+    run_group("prepare", lambda g: state.update(prepare(g)))
+    run_group("static", static, state)
+    run_group("qtest", qtest, state)
+    run_group("host-probe", host_script, state, "probe_matrix.py", True)
+    run_group("host-vhost", host_script, state, "vhost_user_blk_test.py", False)
+    run_group("host-bench", host_script, state, "bench_report_test.py", False)
+    run_group("host-vmtests", host_script, state, "vmtests_test.py", False)
+    run_group("bench-guest", host_script, state, "bench_guest_test.py", True)
+    run_group("runner", runner, state)
+    run_group("install", install, state, opts.timeout)
+    for name, args, tests in guests:
+        run_group(f"guest:{name}", guest_tests, state, args, tests, opts.timeout)
+    out(f"1..{len(groups)}")
+    passed = sum(g.passed for g in groups)
+    failed = sum(g.failed for g in groups)
+    out(f"# make check took {time.time() - start:.0f} s")
+    out(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 and passed > 0 else 1
+

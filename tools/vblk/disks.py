@@ -1,0 +1,201 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The disks of a guest: host storage of each class, and the QEMU
+arguments that attach it.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from .paths import ROOT
+from .util import fill_file, run, size_bytes
+
+class Disk:
+    CLASSES = ("ram", "file", "loop-nonrot", "loop-rot", "part", "null", "vhost")
+    BACKEND = os.path.join(ROOT, "selftests", "host", "vhost_user_blk.py")
+    # Faults the vhost back end makes on a signal (see its docstring)
+    FAULTS = {"break-used-id": signal.SIGUSR1}
+
+    def __init__(self, spec):
+        parts = spec.split(":", 2)
+        if len(parts) < 2 or parts[1] not in self.CLASSES:
+            raise ValueError(f"bad disk '{spec}': want NAME:CLASS[:k=v,...] "
+                             f"with CLASS one of {', '.join(self.CLASSES)}")
+        self.name, self.cls = parts[0], parts[1]
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,20}", self.name):
+            raise ValueError(f"bad disk name '{self.name}'")
+        self.opts, self.dev, self.blk, self.vhost = {}, {}, {}, []
+        for kv in (parts[2].split(",") if len(parts) > 2 and parts[2] else []):
+            key, sep, val = kv.partition("=")
+            if not sep:
+                raise ValueError(f"bad disk option '{kv}' in '{spec}'")
+            if key.startswith("dev."):
+                self.dev[key[4:]] = val
+            elif key.startswith("blk."):
+                self.blk[key[4:]] = val
+            elif key.startswith(("cfg.", "feat.")) or key == "vu.lenient":
+                if self.cls != "vhost":
+                    raise ValueError(f"'{key}' is for vhost disks only, in '{spec}'")
+                self.vhost.append((key, val))
+            elif key in ("size", "latency-ns", "rot", "absent", "hotplug", "fill"):
+                self.opts[key] = val
+            else:
+                raise ValueError(f"unknown disk option '{key}' in '{spec}'")
+        self.size = size_bytes(self.opts.get("size", "64M"))
+        self.absent = self.opts.get("absent", "0") == "1"
+        self.hotplug = self.opts.get("hotplug", "0") == "1"
+        if self.hotplug and self.cls != "vhost":
+            raise ValueError(f"hotplug=1 is for vhost disks only, in '{spec}'")
+        self.fill = self.opts.get("fill", "0") == "1"
+        if self.fill and self.cls in ("null", "vhost"):
+            raise ValueError(f"fill=1 is for disks backed by an image file, in '{spec}'")
+        self.path = None
+        self.loop = None
+        self.partdev = None
+        self.backend = None
+        self.backend_log = None
+        self.sock = None
+
+    def _loop_setup(self, backing, rotational):
+        self.loop = run(["losetup", "-f", "--show", backing]).stdout.strip()
+        with open(f"/sys/block/{os.path.basename(self.loop)}/queue/rotational", "w") as f:
+            f.write("1" if rotational else "0")
+
+    def _start_backend(self, workdir):
+        """Start the vhost-user back end on a socket QEMU will connect to."""
+        self.sock = os.path.join(workdir, f"vu-{self.name}.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.sock)
+        listener.listen(1)
+        cmd = [sys.executable, self.BACKEND, "--listen-fd", str(listener.fileno()),
+               "--serial", self.name, "--size", str(self.size)]
+        for key, val in self.vhost:
+            if key == "vu.lenient":
+                cmd += [arg for lim in val.split("+") for arg in ("--lenient", lim)]
+            else:
+                cmd += ["--set", f"{key}={val}"]
+        self.backend_log = os.path.join(workdir, f"vhost-{self.name}.log")
+        with open(self.backend_log, "w") as log:
+            self.backend = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                            stderr=subprocess.STDOUT,
+                                            pass_fds=(listener.fileno(),))
+        listener.close()
+
+    def check_backend(self, timeout=10):
+        """Wait for the vhost back end to exit (QEMU is gone); return
+        (ok, lines of its log worth showing)."""
+        if not self.backend:
+            return True, []
+        try:
+            self.backend.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.backend.kill()
+            self.backend.wait()
+        with open(self.backend_log, errors="replace") as f:
+            lines = [ln.rstrip() for ln in f]
+        ok = self.backend.returncode == 0
+        shown = lines if not ok else [ln for ln in lines
+                                      if "summary:" in ln or "fault:" in ln]
+        return ok, shown[-40:]
+
+    def setup(self, workdir, runid):
+        """Create the backing storage; return the -blockdev argument (None
+        for a vhost disk, whose back end this starts)."""
+        node = f"n-{self.name}"
+        if self.cls == "vhost":
+            self._start_backend(workdir)
+            return None
+        if self.cls == "null":
+            lat = int(self.opts.get("latency-ns", "0"))
+            bd = (f"driver=null-co,node-name={node},size={self.size},"
+                  f"latency-ns={lat},read-zeroes=on")
+        else:
+            if self.cls == "ram":
+                self.path = f"/dev/shm/vblk-{runid}-{self.name}.img"
+            else:
+                self.path = os.path.join(workdir, f"{self.name}.img")
+            extra = 1 << 20 if self.cls == "part" else 0
+            with open(self.path, "wb") as f:
+                if self.fill:
+                    fill_file(f, self.size + extra)
+                else:
+                    f.truncate(self.size + extra)
+            target = self.path
+            proto = "file"
+            if self.cls in ("loop-nonrot", "loop-rot"):
+                self._loop_setup(self.path, self.cls == "loop-rot")
+                target, proto = self.loop, "host_device"
+            elif self.cls == "part":
+                self._loop_setup(self.path, self.opts.get("rot", "0") == "1")
+                run(["addpart", self.loop, "1", "2048", str(self.size // 512)])
+                self.partdev = self.loop + "p1"
+                for _ in range(50):
+                    if os.path.exists(self.partdev):
+                        break
+                    time.sleep(0.1)
+                else:
+                    raise RuntimeError(f"{self.partdev} did not appear")
+                target, proto = self.partdev, "host_device"
+            bd = (f"driver=raw,node-name={node},file.driver={proto},"
+                  f"file.filename={target}")
+        for key, val in self.blk.items():
+            bd += f",{key}={val}"
+        return bd
+
+    def device_arg(self, overrides=None):
+        """-device argument; @overrides replace or add properties."""
+        if self.cls == "vhost":
+            dev = f"vhost-user-blk-pci,id={self.name},chardev=vu-{self.name}"
+        else:
+            dev = f"virtio-blk-pci,id={self.name},drive=n-{self.name},serial={self.name}"
+        for key, val in {**self.dev, **(overrides or {})}.items():
+            dev += f",{key}={val}"
+        return dev
+
+    def qemu_args(self, blockdev, overrides=None):
+        """QEMU arguments that attach this disk at boot."""
+        if self.hotplug:
+            return []
+        if self.cls == "vhost":
+            return ["-chardev", f"socket,id=vu-{self.name},path={self.sock}",
+                    "-device", self.device_arg(overrides)]
+        return ["-blockdev", blockdev, "-device", self.device_arg(overrides)]
+
+    def plug(self, qmp):
+        """Attach this vhost disk to the running guest."""
+        qmp.cmd("chardev-add", id=f"vu-{self.name}",
+                backend={"type": "socket", "data": {
+                    "addr": {"type": "unix", "data": {"path": self.sock}},
+                    "server": False}})
+        props = {k: int(v) if re.fullmatch(r"\d+", v) else v for k, v in self.dev.items()}
+        qmp.cmd("device_add", driver="vhost-user-blk-pci", id=self.name,
+                chardev=f"vu-{self.name}", **props)
+
+    def fault(self, name):
+        """Make this vhost disk's back end commit the fault @name."""
+        if self.cls != "vhost":
+            raise RuntimeError(f"backend: disk '{self.name}' is {self.cls}, not vhost")
+        if name not in self.FAULTS:
+            raise RuntimeError(f"backend: unknown fault '{name}' "
+                               f"(known: {', '.join(self.FAULTS)})")
+        if self.backend is None or self.backend.poll() is not None:
+            raise RuntimeError(f"backend: the back end of '{self.name}' is not running")
+        self.backend.send_signal(self.FAULTS[name])
+
+    def cleanup(self):
+        if self.backend and self.backend.poll() is None:
+            self.backend.kill()
+            self.backend.wait()
+        if self.partdev:
+            subprocess.run(["delpart", self.loop, "1"], capture_output=True)
+            self.partdev = None
+        if self.loop:
+            subprocess.run(["losetup", "-d", self.loop], capture_output=True)
+            self.loop = None
+        if self.path and os.path.exists(self.path):
+            os.unlink(self.path)
+            self.path = None
