@@ -18,6 +18,42 @@
 # disk.  The hidden request-path disk must have the visible disk's limits.
 # Disks attached with hotplug=1 (tiny rings, which hang the firmware at
 # boot) are plugged here one at a time, which ties each to its device.
+#
+# Absurd device configurations (issue 3), each clamped or refused with a
+# clear log line, never a crash; expectations by disk name above.
+# QEMU sends its own num-queues (1..256 through
+# vhost-user) whatever the back end says, so num_queues 0 cannot reach a
+# guest.  Rings below 3 entries hang SeaBIOS: those disks are hot-plugged.
+# vmtest guest absurd-segments-queues --driver ours --module-param io_path=bio
+# vmtest disk sane vhost size=16M
+# vmtest disk seg0 vhost size=16M cfg.seg_max=0
+# vmtest disk seghuge vhost size=16M cfg.seg_max=4294967295 dev.queue-size=64
+# vmtest disk size512 vhost size=16M cfg.size_max=512 vu.lenient=size_max
+# vmtest disk tiny vhost size=16M cfg.seg_max=0 cfg.size_max=1 vu.lenient=size_max
+# vmtest disk mq256 vhost size=16M dev.num-queues=256 cfg.num_queues=65535
+# vmtest disk nomq4 vhost size=16M dev.num-queues=4
+# vmtest disk qs4 vhost size=16M dev.queue-size=4 feat.indirect_desc=off hotplug=1
+# vmtest disk qs1i vhost size=16M dev.queue-size=1 hotplug=1 absent=1
+# vmtest disk qs2 vhost size=16M dev.queue-size=2 feat.indirect_desc=off hotplug=1 \
+# 	absent=1
+# vmtest disk qs2i vhost size=16M dev.queue-size=2 hotplug=1 absent=1
+# vmtest run data_integrity
+# vmtest guest absurd-blocks-topology --driver ours
+# vmtest disk sane vhost size=16M
+# vmtest disk pbe255 vhost size=16M cfg.physical_block_exp=255
+# vmtest disk pbe16 vhost size=16M cfg.blk_size=4096 cfg.physical_block_exp=16
+# vmtest disk topo vhost size=16M cfg.min_io_size=3 cfg.opt_io_size=7 \
+# 	cfg.alignment_offset=3
+# vmtest disk opthuge vhost size=16M cfg.opt_io_size=4294967295
+# vmtest disk dseg0 vhost size=16M cfg.max_discard_seg=0 cfg.max_discard_sectors=0 \
+# 	cfg.discard_sector_alignment=0 cfg.max_write_zeroes_sectors=0 \
+# 	cfg.max_write_zeroes_seg=0
+# vmtest disk dalign3 vhost size=16M cfg.discard_sector_alignment=3 cfg.max_discard_seg=1
+# vmtest disk bs1000 vhost size=16M cfg.blk_size=1000 absent=1
+# vmtest disk bs3 vhost size=16M cfg.blk_size=3 absent=1
+# vmtest disk bs0 vhost size=16M cfg.blk_size=0 absent=1
+# vmtest disk bs64k vhost size=16M cfg.blk_size=65536 absent=1
+# vmtest run data_integrity
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -10,6 +10,11 @@
 #
 # Needs three vhost disks (the back end breaks on request); the test makes
 # the second and third bio-capable itself.
+#
+# vmtest guest ours-broken --driver ours
+# vmtest disk b1 vhost size=64M
+# vmtest disk b2 vhost size=64M
+# vmtest disk b3 vhost size=64M
 . ./test_common.sh
 . ./vblk_lib.sh
 

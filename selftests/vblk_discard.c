@@ -13,6 +13,17 @@
  *   zeroes (what the vhost-user test back end does), or fails with
  *   EOPNOTSUPP when the device does not offer it, which is a failure when
  *   VBLK_EXPECT_SECURE_ERASE=1 says the device does.
+ *
+ * Secure erase (which QEMU's virtio-blk does not offer) on both paths,
+ * from the vhost-user test back end, with one-range discard and
+ * write-zeroes limits and the accounting of all three.
+ * vmtest guest vhost-secure-erase --driver ours --env VBLK_EXPECT_SECURE_ERASE=1
+ * vmtest disk unmap vhost size=32M dev.x-secure-erase=on \
+ *     cfg.max_secure_erase_sectors=65536 cfg.max_secure_erase_seg=1 \
+ *     cfg.secure_erase_sector_alignment=8 cfg.max_discard_sectors=65536 \
+ *     cfg.max_discard_seg=1 cfg.max_write_zeroes_sectors=65536 \
+ *     cfg.max_write_zeroes_seg=1
+ * vmtest run vblk_stat.sh
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -7,6 +7,13 @@
 # whenever the pool is full.  Such commands wait parked and are retried,
 # also when the ring has gone idle: every I/O completes, verified, on
 # every path of every disk, and nothing hangs.
+#
+# Faults: a tiny bounce buffer pool fails DMA mappings under deep queues
+# (commands park and are retried); a back end that breaks its used ring
+# under fio (every I/O ends with EIO, devices and module go away).
+# vmtest guest ours-dma --driver ours --append swiotlb=128,force
+# vmtest disk plain ram size=64M dev.bio=off dev.iommu_platform=on dev.disable-legacy=on
+# vmtest disk capable ram size=64M dev.bio=on dev.iommu_platform=on dev.disable-legacy=on
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -9,6 +9,11 @@
 # writes of a bio are flushed by the flush it shares: a flush joins only
 # a device flush issued after it arrived (checked by vblk_switch.sh and
 # data_integrity, which verify data across flushes).
+#
+# Concurrent fsyncs share device flushes on both paths: every request of
+# this null-co disk (flushes too) takes 20 ms, so writers overlap.
+# vmtest guest ours-flush --driver ours
+# vmtest disk n null size=64M latency-ns=20000000 dev.bio=on
 . ./test_common.sh
 . ./vblk_lib.sh
 

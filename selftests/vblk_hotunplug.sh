@@ -6,6 +6,11 @@
 # the host remove the device over QMP (device_del), and check that the
 # disk goes away and fio ends.  The runner fails the run on any Oops,
 # WARNING or hung task this causes.
+#
+# vmtest guest ours-vblk-hotunplug --driver ours
+# vmtest disk d1 ram size=16M dev.bio=off
+# vmtest disk hp1 null size=64M latency-ns=2000000 dev.queue-size=16 dev.bio=on
+# vmtest disk hp2 ram size=64M dev.num-queues=2 dev.bio=off
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -23,6 +23,13 @@
  * with a latency (latency-ns) so that reads stay in flight, and a small
  * ring (dev.queue-size=16) so that few threads fill it.  Its absence is a
  * failure, not a skip.
+ *
+ * RWF_NOWAIT reads on a full queue get EAGAIN on both paths: a null-co
+ * disk whose reads take 20 ms and a ring of 16 (budget and nr_requests
+ * of a few dozen), filled from one CPU.
+ * vmtest guest ours-nowait --driver ours
+ * vmtest disk nw null size=64M latency-ns=20000000 dev.queue-size=16 \
+ *     dev.num-queues=1 dev.bio=on
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -38,6 +38,13 @@
 #
 # VBLK_PARITY_SELF=1 binds the stock driver both times: the self-check
 # that the facts are reproducible, i.e. that the test compares no noise.
+#
+# A disk without the hint is what the in-tree driver makes of it: the
+# stock virtio_blk and ours (built as vblk_bench) bind it in turn, and
+# every user-visible fact must match; one queue gives mq-deadline.
+# vmtest guest parity --driver both
+# vmtest disk p1 ram size=64M dev.bio=off
+# vmtest disk p2 ram size=64M dev.bio=off dev.num-queues=1
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -13,6 +13,21 @@
 # ring, or the queue_depth module parameter).  On a disk named noroom*,
 # whose tags do not exceed its ring, requests must never park (bios still
 # do: nothing bounds them but memory).
+#
+# Parking on a ring of 4: more tags than fit (queue_depth=8; 4 fit with
+# indirect descriptors, 2 without: the F_BIO hint turns them off), with
+# mq-deadline (one queue) and with a default and a poll queue (none);
+# queue_depth= below the ring.  io_path=bio: bio-capable disks, which run
+# both paths.
+# vmtest guest ours-park --driver ours --module-param io_path=bio
+# vmtest with --module-param queue_depth=8 --module-param poll_queues=1
+# vmtest with --env 'VBLK_PARK_TAGS=park1:8 park2:8'
+# vmtest disk park1 ram size=64M dev.queue-size=4 dev.num-queues=1 dev.bio=off
+# vmtest disk park2 ram size=64M dev.queue-size=4 dev.num-queues=2 dev.bio=on
+# vmtest run data_integrity
+# vmtest guest ours-park-depth --driver ours --module-param io_path=bio
+# vmtest with --module-param queue_depth=3 --env VBLK_PARK_TAGS=noroom:3
+# vmtest disk noroom ram size=64M dev.queue-size=4 dev.bio=off
 . ./test_common.sh
 . ./vblk_lib.sh
 

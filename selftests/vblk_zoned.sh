@@ -17,6 +17,23 @@
 # names a second zoned disk (zones of at least 4 MiB, btrfs's minimum, no
 # zone limits) for a btrfs written, remounted and read back; the back
 # end's summary line on the host counts the zone appends it served.
+#
+# Host-managed zoned devices from the vhost-user back end (x-zoned test
+# patch): limits, blkzone, writes at the write pointer, open/active
+# limits, fio zbd, zone appends from btrfs; ours keeps them plain even
+# with io_path=bio.
+# vmtest guest stock-zoned --driver stock \
+# 	--env VBLK_ZONED=zoned1:2048:4:6:256 --env VBLK_ZONED_APPEND=zappend
+# vmtest disk zoned1 vhost size=64M dev.x-zoned=on cfg.zone_sectors=2048 \
+# 	cfg.max_open_zones=4 cfg.max_active_zones=6 cfg.max_append_sectors=256 \
+# 	cfg.write_granularity=4096 feat.discard=on
+# vmtest disk zappend vhost size=256M dev.x-zoned=on cfg.zone_sectors=8192
+# vmtest guest ours-zoned --driver ours --module-param io_path=bio \
+# 	--env VBLK_ZONED=zoned1:2048:4:6:256 --env VBLK_ZONED_APPEND=zappend
+# vmtest disk zoned1 vhost size=64M dev.x-zoned=on cfg.zone_sectors=2048 \
+# 	cfg.max_open_zones=4 cfg.max_active_zones=6 cfg.max_append_sectors=256 \
+# 	cfg.write_granularity=4096 feat.discard=on
+# vmtest disk zappend vhost size=256M dev.x-zoned=on cfg.zone_sectors=8192
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -58,6 +58,46 @@ class Declarations(unittest.TestCase):
         self.assertEqual([(n, t) for n, _, t in vmtests.declared(self.dir)],
                          [("g1", ["t.sh"]), ("g2", ["t.sh"])])
 
+    def test_run_adds_tests_after_the_declaring_one(self):
+        self.write("b.sh", "# vmtest guest g --driver ours\n# vmtest disk d ram\n"
+                   "# vmtest run data_integrity a.sh\n")
+        self.write("a.sh", "# vmtest guest g --driver ours\n# vmtest disk d ram\n")
+        self.assertEqual(vmtests.declared(self.dir)[0][2], ["a.sh", "b.sh", "data_integrity"])
+
+    def test_with_continues_the_guest_line(self):
+        self.write("t.sh", "# vmtest guest g --driver ours\n# vmtest with --env 'A=1 2'\n"
+                   "# vmtest disk d ram\n# vmtest with --smp 4\n")
+        self.assertEqual(vmtests.declared(self.dir)[0][1],
+                         ["--driver", "ours", "--env", "A=1 2", "--disk", "d:ram", "--smp", "4"])
+        for text, line in [("# vmtest with --smp 4\n", "t.sh:1"),
+                           ("# vmtest guest g\n# vmtest with --disk d:ram\n", "t.sh:2"),
+                           ("# vmtest guest g\n# vmtest with\n", "t.sh:2")]:
+            with self.subTest(text=text):
+                self.write("t.sh", text)
+                self.assertRefused([line])
+
+    def test_a_backslash_continues_a_declaration(self):
+        self.write("t.sh", "# vmtest guest g --driver ours \\\n#\t--smp 4\n"
+                   "# vmtest disk d ram size=16M \\\n#   dev.bio=on\n")
+        self.write("u.c", "/*\n * vmtest guest g --driver ours \\\n *  --smp 4\n"
+                   " * vmtest disk d ram size=16M \\\n * dev.bio=on */\n")
+        self.assertEqual(vmtests.declared(self.dir), [
+            ("g", ["--driver", "ours", "--smp", "4", "--disk", "d:ram:size=16M,dev.bio=on"],
+             ["t.sh", "u"])])
+        for text, line in [("# vmtest guest g \\\nrm -rf x\n", "t.sh:1"),
+                           ("/* vmtest guest g \\\n */\n", "t.sh:1"),
+                           ("# vmtest guest g \\", "t.sh:1")]:
+            with self.subTest(text=text):
+                self.write("t.sh", text)
+                self.assertRefused([line])
+
+    def test_run_needs_a_guest_and_tests(self):
+        for text, line in [("# vmtest run x.sh\n", "t.sh:1"),
+                           ("# vmtest guest g\n# vmtest run\n", "t.sh:2")]:
+            with self.subTest(text=text):
+                self.write("t.sh", text)
+                self.assertRefused([line])
+
     def test_vmtests_conf_guests_come_first(self):
         self.write("vmtests.conf", "old | --driver ours --disk r:ram | boot.sh\n")
         self.write("t.sh", "# vmtest guest new --driver ours\n# vmtest disk d file\n")

@@ -11,11 +11,16 @@ lines of a shell script or a C file (``#``, ``//`` or `` *``)::
 ``vmtest guest NAME [OPTION...]`` starts a guest: OPTIONs are tools/vmrun
 options (``--driver``, ``--module-param``, ``--env``, ``--smp``, ...,
 quoted as in a shell).  Each ``vmtest disk NAME CLASS [KEY=VALUE...]``
-after it adds a disk (``--disk NAME:CLASS:KEY=VALUE,...``).  A test may
-declare several guests.  Tests that declare a guest of the same name
-share one boot, and must declare it identically; two names for the same
-guest are an error too, so every distinct guest boots once.  Within a
-guest, tests run in the order of their file names.
+after it adds a disk (``--disk NAME:CLASS:KEY=VALUE,...``), and
+``vmtest with OPTION...`` more vmrun options, and a line that ends with
+a backslash goes on in the next comment line;
+``vmtest run TEST...`` names tests that run in that guest right after the
+declaring one (general tests such as data_integrity, which need no guest
+of their own).  A test may declare several guests.  Tests that declare a
+guest of the same name share one boot, and must declare it identically;
+two names for the same guest are an error too, so every distinct guest
+boots once.  Within a guest, the declaring tests run in the order of
+their file names, each followed by its ``vmtest run`` tests.
 
 selftests/vmtests.conf still lists the guests of the tests not converted
 yet, one per line (``name | vmrun options | tests``).
@@ -26,6 +31,7 @@ import re
 import shlex
 
 DECL = re.compile(r"^\s*(?:#|//|\*)\s*vmtest\s+(\S+)\s*(.*)$")
+CONT = re.compile(r"^\s*(?:#|//|\*)(?!/)(.*)$")
 TEST_FILE = re.compile(r"^[A-Za-z0-9_-]+\.(sh|c)$")
 
 
@@ -47,34 +53,61 @@ def _disk_arg(where, words):
 
 
 def parse_file(path):
-    """The guests one test file declares: [(name, [vmrun args])]."""
+    """The guests one test file declares: [(name, [vmrun args], [tests to run
+    after it])]."""
     guests = []
     with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            m = DECL.match(line)
-            if not m:
-                continue
-            where = f"{os.path.basename(path)}:{n}"
-            kind, rest = m.group(1), m.group(2).strip()
-            # A C comment's closing */ is not part of the declaration.
-            rest = re.sub(r"\s*\*/\s*$", "", rest)
-            try:
-                words = shlex.split(rest)
-            except ValueError as e:
-                raise DeclError(f"{where}: {e}") from None
-            if kind == "guest":
-                if not words or words[0].startswith("-"):
-                    raise DeclError(f"{where}: want 'vmtest guest NAME [OPTION...]'")
-                if "--disk" in words or "--selftests" in words or "--cmd" in words:
-                    raise DeclError(f"{where}: --disk, --selftests and --cmd do not go "
-                                    "on a guest line")
-                guests.append((words[0], words[1:]))
-            elif kind == "disk":
-                if not guests:
-                    raise DeclError(f"{where}: a disk before any 'vmtest guest'")
-                guests[-1][1].extend(_disk_arg(where, words))
-            else:
-                raise DeclError(f"{where}: unknown 'vmtest {kind}' (guest or disk)")
+        lines = f.read().split("\n")
+    n = 0
+    while n < len(lines):
+        m = DECL.match(lines[n])
+        n += 1
+        if not m:
+            continue
+        where = f"{os.path.basename(path)}:{n}"
+        kind, rest = m.group(1), m.group(2).strip()
+        # A trailing backslash continues the declaration on the next
+        # comment line.
+        while rest.endswith("\\") and n < len(lines):
+            more = CONT.match(lines[n])
+            if not more:
+                raise DeclError(f"{where}: a continued declaration ends without "
+                                "a comment line after it")
+            rest = rest[:-1].rstrip() + " " + more.group(1).strip()
+            n += 1
+        # A C comment's closing */ is not part of the declaration.
+        rest = re.sub(r"\s*\*/\s*$", "", rest)
+        try:
+            words = shlex.split(rest)
+        except ValueError as e:
+            raise DeclError(f"{where}: {e}") from None
+        if kind == "guest":
+            if not words or words[0].startswith("-"):
+                raise DeclError(f"{where}: want 'vmtest guest NAME [OPTION...]'")
+            if "--disk" in words or "--selftests" in words or "--cmd" in words:
+                raise DeclError(f"{where}: --disk, --selftests and --cmd do not go "
+                                "on a guest line")
+            guests.append((words[0], words[1:], []))
+        elif kind == "disk":
+            if not guests:
+                raise DeclError(f"{where}: a disk before any 'vmtest guest'")
+            guests[-1][1].extend(_disk_arg(where, words))
+        elif kind == "with":
+            if not guests:
+                raise DeclError(f"{where}: options before any 'vmtest guest'")
+            if not words or "--disk" in words or "--selftests" in words or \
+                    "--cmd" in words:
+                raise DeclError(f"{where}: want 'vmtest with OPTION...' (no --disk, "
+                                "--selftests or --cmd)")
+            guests[-1][1].extend(words)
+        elif kind == "run":
+            if not guests:
+                raise DeclError(f"{where}: a run before any 'vmtest guest'")
+            if not words:
+                raise DeclError(f"{where}: want 'vmtest run TEST...'")
+            guests[-1][2].extend(words)
+        else:
+            raise DeclError(f"{where}: unknown 'vmtest {kind}' (guest, with, disk or run)")
     return guests
 
 
@@ -87,11 +120,12 @@ def declared(selftests):
         if not TEST_FILE.match(fname):
             continue
         test = fname[:-2] if fname.endswith(".c") else fname
-        for name, args in parse_file(os.path.join(selftests, fname)):
+        for name, args, extra in parse_file(os.path.join(selftests, fname)):
             if name in guests and guests[name][0] != args:
                 raise DeclError(f"guest {name}: {fname} declares it differently from "
                                 f"{origin[name]}")
-            guests.setdefault(name, (args, []))[1].append(test)
+            tests = guests.setdefault(name, (args, []))[1]
+            tests.extend(t for t in [test] + extra if t not in tests)
             origin.setdefault(name, fname)
     by_args = {}
     for name, (args, _) in guests.items():
