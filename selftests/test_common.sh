@@ -39,6 +39,16 @@ vblk_wait_disks() {
 	done
 }
 
+# vblk_role_disks ROLE: the names of the disks given role=ROLE, one per
+# line (tools/vmrun's disk key for what a test does with a disk).
+vblk_role_disks() {
+	local d
+	for d in $VBLK_DISK_ROLES; do	# name:role
+		[ "${d#*:}" = "$1" ] && echo "${d%%:*}"
+	done
+	return 0
+}
+
 # vblk_class NAME: the disk class (ram, file, null, ...) NAME was made as.
 vblk_class() {
 	local d rest

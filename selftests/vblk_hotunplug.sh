@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Hot-unplug under I/O: for each disk named hp* (the first on the bio
+# Hot-unplug under I/O: for each disk of role=unplug (the first on the bio
 # path, the next on the request path, and so on), start fio on it, have
 # the host remove the device over QMP (device_del), and check that the
 # disk goes away and fio ends.  The runner fails the run on any Oops,
@@ -9,8 +9,8 @@
 #
 # vmtest guest ours-vblk-hotunplug --driver ours
 # vmtest disk d1 ram size=16M dev.bio=off
-# vmtest disk hp1 null size=64M latency-ns=2000000 dev.queue-size=16 dev.bio=on
-# vmtest disk hp2 ram size=64M dev.num-queues=2 dev.bio=off
+# vmtest disk hp1 null size=64M latency-ns=2000000 dev.queue-size=16 dev.bio=on role=unplug
+# vmtest disk hp2 ram size=64M dev.num-queues=2 dev.bio=off role=unplug
 . ./test_common.sh
 . ./vblk_lib.sh
 
@@ -19,11 +19,8 @@ gone() {
 	[ ! -e "$1" ]
 }
 
-disks=
-for d in $VBLK_DISKS; do
-	case $d in hp*) disks="$disks $d" ;; esac
-done
-[ -n "$disks" ] || { ktap_log "no disk named hp*"; exit $KSFT_SKIP; }
+disks=$(vblk_role_disks unplug)
+[ -n "$disks" ] || fail "no disk with role=unplug"
 
 i=0
 for name in $disks; do

@@ -41,14 +41,14 @@ vblk_sys() {
 }
 
 # vblk_data_disk: /dev node of the first disk that keeps data (not null)
-# and whose path no udev rule pins (not pin-*, see vblk_udev.sh).
+# and whose path no udev rule pins (not role=pinned, see vblk_udev.sh).
 vblk_data_disk() {
 	local info name rest
 	for info in $VBLK_DISK_INFO; do
 		name=${info%%:*}
 		rest=${info#*:}
 		[ "${rest%%:*}" = null ] && continue
-		case $name in pin-*) continue ;; esac
+		vblk_role_disks pinned | grep -qx "$name" && continue
 		vblk_dev "$name" && return 0
 	done
 	return 1

@@ -2,16 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # A read-only device (VIRTIO_BLK_F_RO, e.g. a disk attached with
-# blk.read-only=on and named ro*) is read-only on both paths: it reads,
+# blk.read-only=on and role=read-only) is read-only on both paths: it reads,
 # and every kind of write is refused.
 . ./test_common.sh
 . ./vblk_lib.sh
 
-dev=
-for d in $VBLK_DISKS; do
-	case $d in ro*) dev=$(vblk_dev "$d") && break ;; esac
-done
-[ -n "$dev" ] || { ktap_log "no disk named ro*"; exit $KSFT_SKIP; }
+name=$(vblk_role_disks read-only | head -n 1)
+[ -n "$name" ] || fail "no disk with role=read-only"
+dev=$(vblk_dev "$name") || fail "no disk $name"
 sys=$(vblk_sys "$dev")
 
 [ "$(cat "$sys/ro")" = 1 ] || fail "$dev: ro is $(cat "$sys/ro")"

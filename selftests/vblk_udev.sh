@@ -12,11 +12,8 @@
 
 rules=81-virtio-blk-io-path.rules
 vblk_require ours udev /vblk/files/$rules
-pinned=
-for d in $VBLK_DISKS; do
-	case $d in pin-bio*|pin-request*) pinned="$pinned $d" ;; esac
-done
-[ -n "$pinned" ] || { ktap_log "no disk named pin-bio* or pin-request*"; exit $KSFT_SKIP; }
+pinned=$(vblk_role_disks pinned)
+[ -n "$pinned" ] || fail "no disk with role=pinned"
 
 mkdir -p /etc/udev/rules.d
 cp /vblk/files/$rules /etc/udev/rules.d/ || fail "cannot install $rules"

@@ -72,9 +72,8 @@ class Declarations(unittest.TestCase):
         for text, line in [("# vmtest with --smp 4\n", "t.sh:1"),
                            ("# vmtest guest g\n# vmtest with --disk d:ram\n", "t.sh:2"),
                            ("# vmtest guest g\n# vmtest with\n", "t.sh:2")]:
-            with self.subTest(text=text):
-                self.write("t.sh", text)
-                self.assertRefused([line])
+            self.write("t.sh", text)
+            self.assertRefused([line])
 
     def test_a_backslash_continues_a_declaration(self):
         self.write("t.sh", "# vmtest guest g --driver ours \\\n#\t--smp 4\n"
@@ -85,18 +84,16 @@ class Declarations(unittest.TestCase):
             ("g", ["--driver", "ours", "--smp", "4", "--disk", "d:ram:size=16M,dev.bio=on"],
              ["t.sh", "u"])])
         for text, line in [("# vmtest guest g \\\nrm -rf x\n", "t.sh:1"),
-                           ("/* vmtest guest g \\\n */\n", "t.sh:1"),
+                           (" * vmtest guest g \\\n */\n", "t.sh:1"),
                            ("# vmtest guest g \\", "t.sh:1")]:
-            with self.subTest(text=text):
-                self.write("t.sh", text)
-                self.assertRefused([line])
+            self.write("t.sh", text)
+            self.assertRefused([line])
 
     def test_run_needs_a_guest_and_tests(self):
         for text, line in [("# vmtest run x.sh\n", "t.sh:1"),
                            ("# vmtest guest g\n# vmtest run\n", "t.sh:2")]:
-            with self.subTest(text=text):
-                self.write("t.sh", text)
-                self.assertRefused([line])
+            self.write("t.sh", text)
+            self.assertRefused([line])
 
     def test_vmtests_conf_guests_come_first(self):
         self.write("vmtests.conf", "old | --driver ours --disk r:ram | boot.sh\n")
@@ -135,15 +132,13 @@ class Declarations(unittest.TestCase):
     def test_bad_disk_lines_are_refused(self):
         for line, what in [("d", "NAME CLASS"), ("d ram size", "KEY=VALUE"),
                            ("d ram a=1,b=2", "without commas"), ("d/x ram", "not")]:
-            with self.subTest(line=line):
-                self.write("t.sh", f"# vmtest guest g\n# vmtest disk {line}\n")
-                self.assertRefused(["t.sh:2", what])
+            self.write("t.sh", f"# vmtest guest g\n# vmtest disk {line}\n")
+            self.assertRefused(["t.sh:2", what])
 
     def test_options_that_belong_elsewhere_are_refused(self):
         for opts in ("--disk d:ram", "--selftests x.sh", "--cmd true", ""):
-            with self.subTest(opts=opts):
-                self.write("t.sh", f"# vmtest guest {opts}\n")
-                self.assertRefused(["t.sh:1"])
+            self.write("t.sh", f"# vmtest guest {opts}\n")
+            self.assertRefused(["t.sh:1"])
 
     def test_unbalanced_quotes_are_refused(self):
         self.write("t.sh", "# vmtest guest g --env 'X=1\n")

@@ -41,7 +41,7 @@ class Disk:
                 if self.cls != "vhost":
                     raise ValueError(f"'{key}' is for vhost disks only, in '{spec}'")
                 self.vhost.append((key, val))
-            elif key in ("size", "latency-ns", "rot", "absent", "hotplug", "fill"):
+            elif key in ("size", "latency-ns", "rot", "absent", "hotplug", "fill", "role"):
                 self.opts[key] = val
             else:
                 raise ValueError(f"unknown disk option '{key}' in '{spec}'")
@@ -51,6 +51,10 @@ class Disk:
         if self.hotplug and self.cls != "vhost":
             raise ValueError(f"hotplug=1 is for vhost disks only, in '{spec}'")
         self.fill = self.opts.get("fill", "0") == "1"
+        # What a test does with the disk, for the guest only (never QEMU's).
+        self.role = self.opts.get("role", "")
+        if self.role and not re.fullmatch(r"[a-z][a-z0-9-]*", self.role):
+            raise ValueError(f"bad role '{self.role}' in '{spec}': want [a-z][a-z0-9-]*")
         if self.fill and self.cls in ("null", "vhost"):
             raise ValueError(f"fill=1 is for disks backed by an image file, in '{spec}'")
         self.path = None

@@ -23,7 +23,8 @@ Keys: size=64M, latency-ns=N (null), rot=0|1 (part),
       dev.PROP=VAL (virtio-blk-pci property, vhost-user-blk-pci for vhost),
       blk.KEY=VAL (-blockdev key), absent=1 (the guest is not expected to
       make a disk of it: not counted in VBLK_NDISKS/VBLK_DISK_INFO, named
-      in VBLK_ABSENT_DISKS).  vhost only: cfg.FIELD=VAL (virtio_blk_config
+      in VBLK_ABSENT_DISKS), role=WORD (what a test does with the disk,
+      for the guest only: VBLK_DISK_ROLES, vblk_role_disks).  vhost only: cfg.FIELD=VAL (virtio_blk_config
       field), feat.NAME=on|off (feature bit), vu.lenient=LIMIT[+LIMIT]
       (limits the back end does not enforce; see the back end's --help),
       hotplug=1 (not attached at boot, so the firmware never drives it:
