@@ -67,7 +67,7 @@ def test_build(k):
 def test_both_needs_rename(k):
     disk = Disk("ram:ram:size=16M")
     vm = VM([disk], driver="both",
-                  module=os.path.join(paths.ROOT, "guest", "virtio_blk.ko"))
+            module=os.path.join(paths.ROOT, "guest", "virtio_blk.ko"))
     try:
         vm._overlay(os.devnull)
         err = "no error"

@@ -259,11 +259,11 @@ def boot(driver, classes, cells_text, timeout, host_bio, qemu_args=(), append=""
         with open(cells_file, "w") as f:
             f.write(cells_text)
         vm = VM(disks, driver=kind, modparams=modparams,
-                      cmd="sh /vblk/files/guest-bench.sh", timeout=timeout,
-                      qemu_args=qemu_args, echo=False, udev=False, append=append,
-                      env=env, host_actions=host_actions,
-                      module=BENCH_KO if kind == "both" else None,
-                      files=[GUEST_SCRIPT, f"{cells_file}:/vblk/files/cells"])
+                cmd="sh /vblk/files/guest-bench.sh", timeout=timeout,
+                qemu_args=qemu_args, echo=False, udev=False, append=append,
+                env=env, host_actions=host_actions,
+                module=BENCH_KO if kind == "both" else None,
+                files=[GUEST_SCRIPT, f"{cells_file}:/vblk/files/cells"])
         probes = {}
         try:
             vm.start()

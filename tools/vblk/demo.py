@@ -10,6 +10,7 @@ import os
 from .disks import Disk
 from .paths import TOOLS
 from .vm import VM, prepare
+
 DISKS = [
     "ram:ram",
     "file:file",
@@ -53,7 +54,7 @@ def main():
     disks = [Disk(spec) for spec in DISKS]
     demo_sh = os.path.join(TOOLS, "guest", "demo.sh")
     vm = VM(disks, driver=driver, cmd=f"DEMO_SECONDS={opts.seconds} sh /vblk/files/demo.sh",
-                  timeout=600, files=[demo_sh], echo=False)
+            timeout=600, files=[demo_sh], echo=False)
     try:
         vm.start()
         host = {d.name: host_view(vm.qmp, d.name) for d in disks}
