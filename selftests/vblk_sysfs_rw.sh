@@ -46,14 +46,14 @@ value() {
 # problem.
 read_write() {
 	local f q v n=0 w=0
-	for f in "$1"/* $(queues "$1" | sed 's|$|/*|'); do
-		[ -f "$f" ] && [ -r "$f" ] || continue
+	# Root may open any file: the mode says which are readable, writable.
+	for f in $(find "$1/" $(queues "$1" | sed 's|$|/|') -maxdepth 1 -type f -perm -0400 |
+		   sort); do
 		cat "$f" >/dev/null || { echo "$tag: reading $f failed"; return 1; }
 		n=$((n + 1))
 	done
 	for q in $(queues "$1"); do
-		for f in "$q"/*; do
-			[ -f "$f" ] && [ -w "$f" ] || continue
+		for f in $(find "$q/" -maxdepth 1 -type f -perm -0200 | sort); do
 			v=$(value "$f")
 			echo "$v" >"$f" || { echo "$tag: writing '$v' back to $f failed"; return 1; }
 			[ "$(value "$f")" = "$v" ] ||
