@@ -3,6 +3,32 @@
 #
 # Every disk the host attached is present with the right size, is driven
 # by the expected virtio_blk module, and its first and last blocks read.
+#
+# The in-tree driver, and ours on each io_path, on a ram and a file disk;
+# and the in-tree driver on the vhost-user test back end (with and without
+# event index and indirect descriptors, one and two queues): a back end
+# that fails there is not a driver bug in the tests that use it.
+# vmtest guest stock-ram-file --driver stock
+# vmtest disk ram ram
+# vmtest disk file file
+# vmtest run data_integrity vblk_stat.sh
+# vmtest guest ours-auto --driver ours
+# vmtest disk ram ram
+# vmtest disk file file
+# vmtest run data_integrity
+# vmtest guest ours-bio --driver ours --module-param io_path=bio
+# vmtest disk ram ram
+# vmtest disk file file
+# vmtest run data_integrity
+# vmtest guest ours-request --driver ours --module-param io_path=request
+# vmtest disk ram ram
+# vmtest disk file file
+# vmtest run data_integrity
+# vmtest guest vhost-stock --driver stock
+# vmtest disk vu vhost size=32M
+# vmtest disk vu2 vhost size=32M feat.event_idx=off feat.indirect_desc=off \
+#     dev.num-queues=2 feat.mq=on
+# vmtest run data_integrity
 . ./test_common.sh
 
 [ -n "$VBLK_DISK_INFO" ] || fail "no disks in /vblk/run.conf"

@@ -8,6 +8,11 @@
 # ("ram.bio-latency-threshold-us=0") or "-" for none; default: one hop.
 # fio must finish without an I/O error or a verification failure, and
 # the features the guest negotiated must be the same after every hop.
+#
+# vmtest guest ours-migration --driver ours --env 'VBLK_MIGRATE_HOPS=-|-'
+# vmtest disk ram ram
+# vmtest disk file file
+# vmtest run data_integrity
 . ./test_common.sh
 
 features() {

@@ -49,6 +49,30 @@ vblk_role_disks() {
 	return 0
 }
 
+# vblk_expect NAME KEY: what the test should find on disk NAME, from its
+# expect.KEY=VALUE disk key; fails when the disk has no such key.
+vblk_expect() {
+	local d
+	for d in $VBLK_DISK_EXPECT; do	# name:key=value
+		case $d in
+		"$1:$2="*) echo "${d#*=}"; return 0 ;;
+		esac
+	done
+	return 1
+}
+
+# vblk_expect_disks KEY: the names of the disks with an expect.KEY disk
+# key, one per line, in the order they were attached.
+vblk_expect_disks() {
+	local d
+	for d in $VBLK_DISK_EXPECT; do
+		case $d in
+		*:"$1="*) echo "${d%%:*}" ;;
+		esac
+	done
+	return 0
+}
+
 # vblk_class NAME: the disk class (ram, file, null, ...) NAME was made as.
 vblk_class() {
 	local d rest

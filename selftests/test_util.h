@@ -109,6 +109,55 @@ static inline int vblk_disks(struct vblk_disk *disks, int max)
 	return n;
 }
 
+/*
+ * vblk_env_word(VAR, PREFIX, buf, len): the rest of the first word of the
+ * space-separated environment variable VAR that starts with PREFIX, into
+ * buf; returns 0 when there is one.
+ */
+static inline int vblk_env_word(const char *var, const char *prefix,
+				char *buf, size_t len)
+{
+	const char *p = getenv(var);
+	size_t plen = strlen(prefix);
+
+	while (p && *p) {
+		size_t wlen = strcspn(p, " ");
+
+		if (wlen >= plen && !strncmp(p, prefix, plen) &&
+		    wlen - plen < len) {
+			memcpy(buf, p + plen, wlen - plen);
+			buf[wlen - plen] = '\0';
+			return 0;
+		}
+		p += wlen;
+		p += strspn(p, " ");
+	}
+	return -1;
+}
+
+/* Whether the runner gave disk NAME role=ROLE (VBLK_DISK_ROLES). */
+static inline int vblk_disk_has_role(const char *name, const char *role)
+{
+	char word[96], got[64];
+
+	snprintf(word, sizeof(word), "%s:", name);
+	return !vblk_env_word("VBLK_DISK_ROLES", word, got, sizeof(got)) &&
+	       !strcmp(got, role);
+}
+
+/*
+ * vblk_disk_expect(NAME, KEY, buf, len): the value of disk NAME's
+ * expect.KEY disk key (VBLK_DISK_EXPECT); returns 0 when it has one.
+ */
+static inline int vblk_disk_expect(const char *name, const char *key,
+				   char *buf, size_t len)
+{
+	char word[96];
+
+	snprintf(word, sizeof(word), "%s:%s=", name, key);
+	return vblk_env_word("VBLK_DISK_EXPECT", word, buf, len);
+}
+
 /* Disks whose reads return what was written (null-co reads zeroes). */
 static inline int vblk_disk_keeps_data(const struct vblk_disk *d)
 {

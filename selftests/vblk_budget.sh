@@ -6,6 +6,13 @@
 # it wait.  Buffered writeback of far more than that, on the bio path of
 # a small ring, must make submitters wait ("waits" grows), lose nothing
 # (read back after a cache drop) and let a direct read through meanwhile.
+#
+# A small ring with 4k blocks, everything on the bio path: the budget,
+# and path switches, discards and cache modes there.
+# vmtest guest ours-smallring --driver ours --module-param io_path=bio
+# vmtest disk d1 ram size=64M dev.queue-size=16 dev.num-queues=2 \
+#     dev.logical_block_size=4096 dev.physical_block_size=4096
+# vmtest run vblk_switch.sh vblk_discard vblk_cache.sh
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -5,6 +5,9 @@
 # VIRTIO_BLK_F_CONFIG_WCE), queue/write_cache follows cache_type, and
 # fsync, O_SYNC (FUA) and O_DIRECT|O_DSYNC writes succeed and read back
 # on both paths in both cache modes.
+#
+# vmtest guest ours-capable --driver ours
+# vmtest disk d1 ram size=64M dev.num-queues=2 dev.bio=on
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -6,19 +6,29 @@
  * - write_zeroes: BLKZEROOUT of an unaligned-to-the-pattern range reads
  *   back as zeroes, and the data around it is intact.
  * - discard: BLKDISCARD succeeds; the range reads back as zeroes when the
- *   disk's name contains "unmap" (attach it with blk.discard=unmap so its
- *   backend punches holes), otherwise as zeroes or as the old data, never
- *   anything else.  A disk named *unmap* is preferred when there is one.
+ *   disk says expect.discard=zeroes (attach it with blk.discard=unmap so
+ *   its backend punches holes), otherwise as zeroes or as the old data,
+ *   never anything else.  A disk with expect.discard (zeroes or any) must
+ *   offer discard.
  * - secure_erase: BLKSECDISCARD succeeds and the range reads back as
  *   zeroes (what the vhost-user test back end does), or fails with
  *   EOPNOTSUPP when the device does not offer it, which is a failure when
- *   VBLK_EXPECT_SECURE_ERASE=1 says the device does.
+ *   the disk says expect.secure-erase=1.
+ *
+ * The disk under test is the one with role=discard, else the first disk
+ * that keeps its data.
+ *
+ * vmtest guest ours-discard --driver ours
+ * vmtest disk d1 ram size=64M dev.bio=on
+ * vmtest disk disc file size=64M blk.discard=unmap dev.bio=off role=discard \
+ *     expect.discard=zeroes
  *
  * Secure erase (which QEMU's virtio-blk does not offer) on both paths,
  * from the vhost-user test back end, with one-range discard and
  * write-zeroes limits and the accounting of all three.
- * vmtest guest vhost-secure-erase --driver ours --env VBLK_EXPECT_SECURE_ERASE=1
- * vmtest disk unmap vhost size=32M dev.x-secure-erase=on \
+ * vmtest guest vhost-secure-erase --driver ours
+ * vmtest disk se vhost size=32M dev.x-secure-erase=on role=discard \
+ *     expect.secure-erase=1 expect.discard=zeroes \
  *     cfg.max_secure_erase_sectors=65536 cfg.max_secure_erase_seg=1 \
  *     cfg.secure_erase_sector_alignment=8 cfg.max_discard_sectors=65536 \
  *     cfg.max_discard_seg=1 cfg.max_write_zeroes_sectors=65536 \
@@ -69,10 +79,9 @@ FIXTURE_SETUP(disk)
 
 	n = vblk_disks(disks, VBLK_MAX_DISKS);
 	ASSERT_GT(n, 0) TH_LOG("VBLK_DISK_INFO names no usable disk");
-	/* Prefer a disk whose discards must read back as zeroes. */
 	for (i = 0; i < n; i++)
 		if (vblk_disk_keeps_data(&disks[i]) &&
-		    strstr(disks[i].name, "unmap"))
+		    vblk_disk_has_role(disks[i].name, "discard"))
 			break;
 	if (i == n)
 		for (i = 0; i < n; i++)
@@ -154,30 +163,36 @@ TEST_F(disk, write_zeroes)
 TEST_F(disk, discard)
 {
 	uint64_t range[2] = { OP_OFF, OP_LEN };
-	char attr[340], val[64];
+	char attr[340], val[64], expect[16] = "";
 
+	vblk_disk_expect(self->disk.name, "discard", expect, sizeof(expect));
 	snprintf(attr, sizeof(attr), "%s/queue/discard_max_bytes", self->sys);
 	ASSERT_EQ(0, vblk_read_line(attr, val, sizeof(val)));
 	if (!strcmp(val, "0")) {
 		ASSERT_NE(0, ioctl(self->fd, BLKDISCARD, range));
+		ASSERT_STREQ("", expect)
+			TH_LOG("%s says expect.discard=%s, offers no discard",
+			       self->disk.name, expect);
 		SKIP(return, "device does not offer discard");
 	}
 	ASSERT_EQ(0, ioctl(self->fd, BLKDISCARD, range))
 		TH_LOG("BLKDISCARD: %s", strerror(errno));
 	ASSERT_EQ((ssize_t)AREA, pread(self->fd, self->buf, AREA, 0));
 	ASSERT_EQ(0, check_area(self->buf, self->seed,
-				!strstr(self->disk.name, "unmap")));
+				strcmp(expect, "zeroes") != 0));
 }
 
 TEST_F(disk, secure_erase)
 {
-	const char *expect = getenv("VBLK_EXPECT_SECURE_ERASE");
 	uint64_t range[2] = { OP_OFF, OP_LEN };
+	char expect[8] = "";
 
 	if (ioctl(self->fd, BLKSECDISCARD, range)) {
 		ASSERT_EQ(EOPNOTSUPP, errno) TH_LOG("BLKSECDISCARD: %s",
 						   strerror(errno));
-		ASSERT_FALSE(expect && !strcmp(expect, "1"))
+		vblk_disk_expect(self->disk.name, "secure-erase", expect,
+				 sizeof(expect));
+		ASSERT_STRNE("1", expect)
 			TH_LOG("the device offers secure erase, the disk refuses it");
 		SKIP(return, "device does not offer secure erase");
 	}

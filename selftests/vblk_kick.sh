@@ -7,6 +7,9 @@
 # plug, and the device is idle when each batch starts (fio waits for the
 # whole batch to complete): a plugged batch must cost one notification,
 # where the same reads one at a time cost about one each.
+#
+# vmtest guest ours-capable --driver ours
+# vmtest disk d1 ram size=64M dev.num-queues=2 dev.bio=on
 . ./test_common.sh
 . ./vblk_lib.sh
 

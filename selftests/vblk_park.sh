@@ -8,7 +8,7 @@
 # room for them; but a request continuing a parked stream is held back in
 # blk-mq, to merge.
 #
-# VBLK_PARK_TAGS="NAME:TAGS ...": the disks to test and the tags each
+# The disks to test are those with an expect.tags=N key: the tags each
 # hardware context of their hidden disk must have (twice what fills the
 # ring, or the queue_depth module parameter).  On a disk of role
 # fits-ring, whose tags do not exceed its ring, requests must never park (bios still
@@ -21,18 +21,21 @@
 # both paths.
 # vmtest guest ours-park --driver ours --module-param io_path=bio
 # vmtest with --module-param queue_depth=8 --module-param poll_queues=1
-# vmtest with --env 'VBLK_PARK_TAGS=park1:8 park2:8'
-# vmtest disk park1 ram size=64M dev.queue-size=4 dev.num-queues=1 dev.bio=off
-# vmtest disk park2 ram size=64M dev.queue-size=4 dev.num-queues=2 dev.bio=on
+# vmtest disk park1 ram size=64M dev.queue-size=4 dev.num-queues=1 dev.bio=off \
+#     expect.tags=8
+# vmtest disk park2 ram size=64M dev.queue-size=4 dev.num-queues=2 dev.bio=on \
+#     expect.tags=8
 # vmtest run data_integrity
 # vmtest guest ours-park-depth --driver ours --module-param io_path=bio
-# vmtest with --module-param queue_depth=3 --env VBLK_PARK_TAGS=noroom:3
-# vmtest disk noroom ram size=64M dev.queue-size=4 dev.bio=off role=fits-ring
+# vmtest with --module-param queue_depth=3
+# vmtest disk noroom ram size=64M dev.queue-size=4 dev.bio=off role=fits-ring \
+#     expect.tags=3
 . ./test_common.sh
 . ./vblk_lib.sh
 
 vblk_ours || fail "needs the adaptive driver"
-[ -n "$VBLK_PARK_TAGS" ] || fail "VBLK_PARK_TAGS names no disk"
+disks=$(vblk_expect_disks tags)
+[ -n "$disks" ] || fail "no disk has an expect.tags key"
 vblk_debugfs
 
 # verify NAME FIO-ARGS...: 4k writes (random unless FIO-ARGS say) read
@@ -55,9 +58,8 @@ idle() {
 	vblk_wait_idle 5 "$name" "$sys/inflight" "/sys/block/$hidden/inflight"
 }
 
-for spec in $VBLK_PARK_TAGS; do
-	name=${spec%%:*}
-	want=${spec#*:}
+for name in $disks; do
+	want=$(vblk_expect "$name" tags)
 	dev=$(vblk_dev "$name") || fail "no disk $name"
 	sys=$(vblk_sys "$dev")
 	# The hidden disk: the other disk of the same virtio device.

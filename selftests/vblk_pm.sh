@@ -4,6 +4,12 @@
 # Freeze/restore under I/O: suspend to idle with pm_test=devices (devices
 # are frozen and restored, no wake-up source needed) while fio writes and
 # verifies, once on each path.
+#
+# vmtest guest ours-capable --driver ours
+# vmtest disk d1 ram size=64M dev.num-queues=2 dev.bio=on
+# vmtest guest ours-shape --driver ours
+# vmtest disk plain ram size=16M dev.bio=off
+# vmtest disk hinted ram size=16M dev.bio=on
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -27,6 +27,11 @@
 # close of a disk opened for writing makes udev probe it, which is I/O
 # by interrupt.  Then, with the path switched back and forth during
 # polled fio jobs, every job verifies and nothing stays in flight.
+#
+# One poll queue next to the default one (2 vCPUs cap the queues at 2).
+# vmtest guest ours-poll --driver ours --module-param poll_queues=1
+# vmtest disk d1 ram size=64M dev.num-queues=3 dev.bio=on
+# vmtest run data_integrity
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -6,6 +6,9 @@
 # partition statistics and flush statistics move, a cgroup's io.stat has
 # vdX's row and no "(unknown)" one for the hidden disk, and tracing sees
 # the remap (block_bio_remap from vdX).  The same on the bio path.
+#
+# vmtest guest ours-remap --driver ours
+# vmtest disk capable ram size=64M dev.bio=on
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -4,6 +4,9 @@
 # Capacity change through the config interrupt: the host grows a disk
 # (QMP block_resize) while it is under I/O on each path; the new size
 # shows and the new blocks are usable on both paths.
+#
+# vmtest guest ours-capable --driver ours
+# vmtest disk d1 ram size=64M dev.num-queues=2 dev.bio=on
 . ./test_common.sh
 . ./vblk_lib.sh
 

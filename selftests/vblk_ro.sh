@@ -4,6 +4,9 @@
 # A read-only device (VIRTIO_BLK_F_RO, e.g. a disk attached with
 # blk.read-only=on and role=read-only) is read-only on both paths: it reads,
 # and every kind of write is refused.
+#
+# vmtest guest ours-ro --driver ours
+# vmtest disk ro ram size=16M blk.read-only=on dev.bio=off role=read-only
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -13,6 +13,11 @@
 #
 # Needs a writable disk without the hint and one with it (dev.bio=off and
 # dev.bio=on); they are told apart by the negotiated bit, not by name.
+#
+# vmtest guest ours-shape --driver ours
+# vmtest disk plain ram size=16M dev.bio=off
+# vmtest disk hinted ram size=16M dev.bio=on
+# vmtest run data_integrity
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -6,6 +6,11 @@
 # each of them exactly once (neither lost nor counted twice by the two
 # disks of the device), with the right sizes, nothing is left in flight,
 # and the disk was seen busy.
+#
+# vmtest guest ours-discard --driver ours
+# vmtest disk d1 ram size=64M dev.bio=on
+# vmtest disk disc file size=64M blk.discard=unmap dev.bio=off role=discard \
+#     expect.discard=zeroes
 . ./test_common.sh
 . ./vblk_lib.sh
 
@@ -13,13 +18,16 @@ N=256			# operations of each kind per path
 
 dev=$(vblk_data_disk) || fail "no data disk"
 sys=$(vblk_sys "$dev")
+# The discard disk: the one with role=discard, else the first writable
+# disk that offers discard; a guest without one fails.
 ddev=
-for d in $VBLK_DISKS; do
+for d in $(vblk_role_disks discard) $VBLK_DISKS; do
 	d=$(vblk_dev "$d") || continue
 	s=$(vblk_sys "$d")
 	[ "$(cat "$s/queue/discard_max_bytes")" != 0 ] &&
 		[ "$(cat "$s/ro")" = 0 ] && ddev=$d && break
 done
+[ -n "$ddev" ] || fail "no writable disk offers discard"
 
 # field N SYS: one field of SYS/stat (Documentation/block/stat.rst).
 field() {
@@ -68,7 +76,6 @@ for p in $paths; do
 		"$(field 9 "$sys"), inflight '$(echo $(cat "$sys/inflight"))'"
 	ktap_log "$p: $dev counted $((r1 - r0)) reads ($((rs1 - rs0)) sectors), $((w1 - w0)) writes ($((ws1 - ws0)) sectors)"
 
-	[ -n "$ddev" ] || continue
 	dsys=$(vblk_sys "$ddev")
 	# A plain discard disk stays on the request path.
 	case " current $(vblk_paths "$dsys") " in

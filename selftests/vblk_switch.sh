@@ -6,6 +6,9 @@
 # as many again with an ext4 filesystem mounted on it (written with
 # fsync, verified, checked again after a remount).  Any I/O error, any
 # verification failure or any failed switch fails the test.
+#
+# vmtest guest ours-capable --driver ours
+# vmtest disk d1 ram size=64M dev.num-queues=2 dev.bio=on
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -4,6 +4,9 @@
 # sysfs semantics of io_path and io_path_reason, and every kind of bad
 # input: a bad value gets EINVAL and changes nothing, concurrent writers
 # leave a consistent state, the io_path module parameter validates too.
+#
+# vmtest guest ours-capable --driver ours
+# vmtest disk d1 ram size=64M dev.num-queues=2 dev.bio=on
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -2,11 +2,16 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The shipped udev rule (guest/81-virtio-blk-io-path.rules, passed to the
-# guest with --file) pins disks named pin-bio* and pin-request* to their
+# guest with --file) pins disks whose serial is pin-bio* or pin-request*
+# (here the disks with role=pinned; expect.io-path says which) to their
 # path under systemd-udevd, against the module's own choice, and again
 # after a module reload.  A plain disk pinned to bio is re-created
 # bio-capable: the rule acts on the virtio device, whose events udev
 # handles while it does not hold the disk open.
+#
+# vmtest guest ours-udev --driver ours --file guest/81-virtio-blk-io-path.rules
+# vmtest disk pin-bio1 ram size=16M dev.bio=off role=pinned expect.io-path=bio
+# vmtest disk pin-request1 ram size=16M dev.bio=on role=pinned expect.io-path=request
 . ./test_common.sh
 . ./vblk_lib.sh
 
@@ -22,7 +27,7 @@ udevadm control --reload || fail "udevadm control --reload failed"
 check() {
 	local d dev sys want
 	for d in $pinned; do
-		case $d in pin-bio*) want=bio ;; *) want=request ;; esac
+		want=$(vblk_expect "$d" io-path) || fail "$d has no expect.io-path"
 		dev=$(vblk_dev "$d") || fail "$d missing"
 		sys=$(vblk_sys "$dev")
 		[ "$(cat "$sys/io_path")" = $want ] ||

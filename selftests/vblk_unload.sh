@@ -5,6 +5,10 @@
 # after the reload, on both paths, and a bad io_path= refuses the load
 # with EINVAL.  Needs the runner's copy of the module (/vblk/virtio_blk.ko)
 # and no mounted virtio disk.
+#
+# vmtest guest ours-unload --driver ours
+# vmtest disk d1 ram size=64M dev.bio=on
+# vmtest disk plain ram size=16M dev.bio=off
 . ./test_common.sh
 . ./vblk_lib.sh
 

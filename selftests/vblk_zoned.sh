@@ -8,13 +8,14 @@
 # zone limits, and fio's zoned mode with verification.  Under our driver
 # it is a plain disk on the request path that refuses the bio path.
 #
-# VBLK_ZONED="NAME:ZONE_SECTORS:MAX_OPEN:MAX_ACTIVE:MAX_APPEND_SECTORS"
-# names the disk and what its back end was told (cfg.*).
+# The disk with role=limits is tested against what its back end was told
+# (cfg.*), which its expect.zone-sectors, expect.max-open,
+# expect.max-active and expect.max-append (sectors) keys repeat.
 #
 # Zone append: no user-space interface issues it on a block device (fio
 # 3.33 has no zone append, io_uring no such operation in 6.12), but btrfs
-# on a zoned disk writes its data with zone appends.  VBLK_ZONED_APPEND
-# names a second zoned disk (zones of at least 4 MiB, btrfs's minimum, no
+# on a zoned disk writes its data with zone appends.  The disk with
+# role=append is a second zoned disk (zones of at least 4 MiB, btrfs's minimum, no
 # zone limits) for a btrfs written, remounted and read back; the back
 # end's summary line on the host counts the zone appends it served.
 #
@@ -22,26 +23,30 @@
 # patch): limits, blkzone, writes at the write pointer, open/active
 # limits, fio zbd, zone appends from btrfs; ours keeps them plain even
 # with io_path=bio.
-# vmtest guest stock-zoned --driver stock \
-# 	--env VBLK_ZONED=zoned1:2048:4:6:256 --env VBLK_ZONED_APPEND=zappend
+# vmtest guest stock-zoned --driver stock
 # vmtest disk zoned1 vhost size=64M dev.x-zoned=on cfg.zone_sectors=2048 \
 # 	cfg.max_open_zones=4 cfg.max_active_zones=6 cfg.max_append_sectors=256 \
-# 	cfg.write_granularity=4096 feat.discard=on
-# vmtest disk zappend vhost size=256M dev.x-zoned=on cfg.zone_sectors=8192
-# vmtest guest ours-zoned --driver ours --module-param io_path=bio \
-# 	--env VBLK_ZONED=zoned1:2048:4:6:256 --env VBLK_ZONED_APPEND=zappend
+# 	cfg.write_granularity=4096 feat.discard=on role=limits \
+# 	expect.zone-sectors=2048 expect.max-open=4 expect.max-active=6 \
+# 	expect.max-append=256
+# vmtest disk zappend vhost size=256M dev.x-zoned=on cfg.zone_sectors=8192 role=append
+# vmtest guest ours-zoned --driver ours --module-param io_path=bio
 # vmtest disk zoned1 vhost size=64M dev.x-zoned=on cfg.zone_sectors=2048 \
 # 	cfg.max_open_zones=4 cfg.max_active_zones=6 cfg.max_append_sectors=256 \
-# 	cfg.write_granularity=4096 feat.discard=on
-# vmtest disk zappend vhost size=256M dev.x-zoned=on cfg.zone_sectors=8192
+# 	cfg.write_granularity=4096 feat.discard=on role=limits \
+# 	expect.zone-sectors=2048 expect.max-open=4 expect.max-active=6 \
+# 	expect.max-append=256
+# vmtest disk zappend vhost size=256M dev.x-zoned=on cfg.zone_sectors=8192 role=append
 . ./test_common.sh
 . ./vblk_lib.sh
 
-[ -n "$VBLK_ZONED" ] || fail "VBLK_ZONED is not set"
-IFS=: read -r name zsect max_open max_active max_append <<EOF
-$VBLK_ZONED
-EOF
-[ -n "$max_append" ] || fail "VBLK_ZONED=$VBLK_ZONED: want 5 fields"
+name=$(vblk_role_disks limits | head -n 1)
+[ -n "$name" ] || fail "no disk with role=limits"
+zsect=$(vblk_expect "$name" zone-sectors) &&
+	max_open=$(vblk_expect "$name" max-open) &&
+	max_active=$(vblk_expect "$name" max-active) &&
+	max_append=$(vblk_expect "$name" max-append) ||
+	fail "$name: want expect.zone-sectors, max-open, max-active and max-append"
 command -v blkzone >/dev/null || fail "blkzone (util-linux) is not in the guest"
 command -v fio >/dev/null || fail "fio is not in the guest"
 
@@ -161,8 +166,9 @@ expect_zone 0 $COND_FULL "$zsect" "after fio filled it"
 ktap_log "fio --zonemode=zbd: $((4 * zbytes / 1048576)) MiB written sequentially and verified"
 
 # -- zone append, issued by btrfs ------------------------------------------------
-[ -n "$VBLK_ZONED_APPEND" ] || fail "VBLK_ZONED_APPEND is not set"
-adev=$(vblk_dev "$VBLK_ZONED_APPEND") || fail "no disk with serial $VBLK_ZONED_APPEND"
+aname=$(vblk_role_disks append | head -n 1)
+[ -n "$aname" ] || fail "no disk with role=append"
+adev=$(vblk_dev "$aname") || fail "no disk with serial $aname"
 [ "$(cat "$(vblk_sys "$adev")/queue/zoned")" = host-managed ] || fail "$adev is not zoned"
 command -v mkfs.btrfs >/dev/null || fail "mkfs.btrfs is not in the guest"
 modprobe btrfs 2>/dev/null || grep -qw btrfs /proc/filesystems || fail "no btrfs module"

@@ -14,13 +14,13 @@ import pycotap
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from vblk import vmtests  # noqa: E402
+from vblk.disks import Disk  # noqa: E402
 
 
 class Declarations(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.dir = self.tmp.name
-        self.write("vmtests.conf", "# nothing\n")
 
     def tearDown(self):
         self.tmp.cleanup()
@@ -95,10 +95,10 @@ class Declarations(unittest.TestCase):
             self.write("t.sh", text)
             self.assertRefused([line])
 
-    def test_vmtests_conf_guests_come_first(self):
-        self.write("vmtests.conf", "old | --driver ours --disk r:ram | boot.sh\n")
-        self.write("t.sh", "# vmtest guest new --driver ours\n# vmtest disk d file\n")
-        self.assertEqual([n for n, _, _ in vmtests.guests(self.dir)], ["old", "new"])
+    def test_guests_come_sorted_by_name(self):
+        self.write("a.sh", "# vmtest guest zz --driver ours\n# vmtest disk d file\n")
+        self.write("b.sh", "# vmtest guest aa --driver ours\n# vmtest disk d ram\n")
+        self.assertEqual([n for n, _, _ in vmtests.guests(self.dir)], ["aa", "zz"])
 
     def assertRefused(self, words):
         with self.assertRaises(vmtests.DeclError) as cm:
@@ -115,11 +115,6 @@ class Declarations(unittest.TestCase):
         self.write("a.sh", "# vmtest guest g1 --driver ours\n# vmtest disk d ram\n")
         self.write("b.sh", "# vmtest guest g2 --driver ours\n# vmtest disk d ram\n")
         self.assertRefused(["g1", "g2", "one name"])
-
-    def test_name_in_conf_and_declared_is_refused(self):
-        self.write("vmtests.conf", "g | --driver ours --disk r:ram | boot.sh\n")
-        self.write("t.sh", "# vmtest guest g --driver stock\n")
-        self.assertRefused(["guest g", "vmtests.conf"])
 
     def test_disk_before_guest_is_refused(self):
         self.write("t.sh", "# vmtest disk d ram\n")
@@ -144,9 +139,22 @@ class Declarations(unittest.TestCase):
         self.write("t.sh", "# vmtest guest g --env 'X=1\n")
         self.assertRefused(["t.sh:1"])
 
-    def test_a_bad_conf_line_is_refused(self):
-        self.write("vmtests.conf", "g | --driver ours\n")
-        self.assertRefused(["name | arguments | tests"])
+    def test_a_disk_vmrun_would_refuse_is_refused(self):
+        for line, what in [("d nosuch", "CLASS one of"), ("d ram role=Bad", "bad role"),
+                           ("d ram expect.Bad=1", "bad expectation"),
+                           ("d ram expect.ok=a/b", "bad expectation"),
+                           ("d ram colour=red", "unknown disk option")]:
+            self.write("t.sh", f"# vmtest guest g --driver ours\n# vmtest disk {line}\n")
+            self.assertRefused(["guest g", what])
+
+    def test_roles_and_expectations_reach_the_disk(self):
+        self.write("t.sh", "# vmtest guest g --driver ours\n"
+                   "# vmtest disk d ram role=discard expect.discard=zeroes expect.tags=8\n")
+        (_, args, _), = vmtests.guests(self.dir)
+        disk = Disk(args[args.index("--disk") + 1])
+        self.assertEqual(disk.role, "discard")
+        self.assertEqual(disk.expect, {"discard": "zeroes", "tags": "8"})
+        self.assertEqual(disk.dev, {})
 
 
 class Project(unittest.TestCase):

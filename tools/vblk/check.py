@@ -7,8 +7,8 @@ qtest (QEMU's virtio-blk qtests), host-probe and host-vhost (host-side
 scripts in selftests/host/), runner (the VM runner's own failure
 detection), install (make install and dkms into the guest's module tree,
 and a guest that must load the module by itself), and one group per guest
-that the selftests declare or selftests/vmtests.conf lists (kselftests in
-a guest; tools/vblk/vmtests.py).  A missing
+that the selftests declare (kselftests in a guest; tools/vblk/vmtests.py).
+A missing
 prerequisite is a failed test, never a skip.  The last line is "N passed,
 N failed"; the exit status is 0 only when nothing failed.
 """
@@ -395,17 +395,13 @@ def install(g, state, timeout):
 # -- guest kselftests -------------------------------------------------------
 def vm_groups(state):
     """The guests to boot (vmtests.py).  Declarations that cannot be
-    used fail the static group's vmtest-declarations test; the guests of
-    vmtests.conf still run then."""
-    sdir = SELFTESTS
+    used fail the static group's vmtest-declarations test, and no guest
+    boots then."""
     try:
-        return vmtests.guests(sdir)
+        return vmtests.guests(SELFTESTS)
     except vmtests.DeclError as e:
         state["vmtest-declarations"] = str(e)
-        try:
-            return vmtests.listed(os.path.join(sdir, "vmtests.conf"))
-        except vmtests.DeclError:
-            return []
+        return []
 
 
 def guest_tests(g, state, args, tests, timeout):

@@ -28,7 +28,7 @@ class Disk:
         self.name, self.cls = parts[0], parts[1]
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,20}", self.name):
             raise ValueError(f"bad disk name '{self.name}'")
-        self.opts, self.dev, self.blk, self.vhost = {}, {}, {}, []
+        self.opts, self.dev, self.blk, self.vhost, self.expect = {}, {}, {}, [], {}
         for kv in (parts[2].split(",") if len(parts) > 2 and parts[2] else []):
             key, sep, val = kv.partition("=")
             if not sep:
@@ -41,6 +41,13 @@ class Disk:
                 if self.cls != "vhost":
                     raise ValueError(f"'{key}' is for vhost disks only, in '{spec}'")
                 self.vhost.append((key, val))
+            elif key.startswith("expect."):
+                # What a test should find on the disk, for the guest only.
+                if not re.fullmatch(r"[a-z][a-z0-9-]*", key[7:]) or \
+                        not re.fullmatch(r"[A-Za-z0-9_.+-]+", val):
+                    raise ValueError(f"bad expectation '{kv}' in '{spec}': want "
+                                     "expect.WORD=VALUE, WORD [a-z][a-z0-9-]*")
+                self.expect[key[7:]] = val
             elif key in ("size", "latency-ns", "rot", "absent", "hotplug", "fill", "role"):
                 self.opts[key] = val
             else:

@@ -137,6 +137,8 @@ class VM:
             "VBLK_DISK_INFO": " ".join(f"{d.name}:{d.cls}:{d.size}" for d in present),
             "VBLK_ABSENT_DISKS": " ".join(d.name for d in self.disks if d.absent),
             "VBLK_DISK_ROLES": " ".join(f"{d.name}:{d.role}" for d in self.disks if d.role),
+            "VBLK_DISK_EXPECT": " ".join(f"{d.name}:{k}={v}" for d in self.disks
+                                         for k, v in d.expect.items()),
             "VBLK_HOTPLUG_DISKS": " ".join(d.name for d in self.disks if d.hotplug),
             "VBLK_UDEV": "1" if self.udev else "0",
             "VIRTIO_BLK_F_BIO": str(feature_bit()),

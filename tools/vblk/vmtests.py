@@ -22,13 +22,15 @@ two names for the same guest are an error too, so every distinct guest
 boots once.  Within a guest, the declaring tests run in the order of
 their file names, each followed by its ``vmtest run`` tests.
 
-selftests/vmtests.conf still lists the guests of the tests not converted
-yet, one per line (``name | vmrun options | tests``).
+Each disk is checked as tools/vmrun would take it (class, keys such as
+``role=WORD`` and ``expect.WORD=VALUE``) before anything boots.
 """
 
 import os
 import re
 import shlex
+
+from .disks import Disk
 
 DECL = re.compile(r"^\s*(?:#|//|\*)\s*vmtest\s+(\S+)\s*(.*)$")
 CONT = re.compile(r"^\s*(?:#|//|\*)(?!/)(.*)$")
@@ -136,29 +138,16 @@ def declared(selftests):
     return [(name, args, tests) for name, (args, tests) in sorted(guests.items())]
 
 
-def listed(conf):
-    """The guests of a vmtests.conf: [(name, args, [tests])]."""
-    groups = []
-    with open(conf, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            fields = [part.strip() for part in line.split(" | ")]
-            if len(fields) != 3:
-                raise DeclError(f"{conf}: want 'name | arguments | tests': {line}")
-            name, args, tests = fields
-            groups.append((name, shlex.split(args), tests.split()))
-    return groups
-
-
 def guests(selftests):
-    """Every guest make check boots: those of vmtests.conf, then the
-    declared ones.  A name used by both is an error."""
-    conf = listed(os.path.join(selftests, "vmtests.conf"))
-    decl = declared(selftests)
-    both = {n for n, _, _ in conf} & {n for n, _, _ in decl}
-    if both:
-        raise DeclError(f"guest {', '.join(sorted(both))} is in vmtests.conf and declared "
-                        "by a test")
-    return conf + decl
+    """Every guest make check boots, as declared by the tests in directory
+    SELFTESTS: [(name, args, [tests])], sorted by name.  A disk vmrun would
+    refuse is an error here already."""
+    found = declared(selftests)
+    for name, args, _ in found:
+        for i, arg in enumerate(args):
+            if arg == "--disk" and i + 1 < len(args):
+                try:
+                    Disk(args[i + 1])
+                except ValueError as e:
+                    raise DeclError(f"guest {name}: {e}") from None
+    return found
