@@ -3,7 +3,9 @@
 # vblk-adaptive entry points.
 #
 #   make demo     boot a guest with several disk classes and show, per disk,
-#                 what the host decided and which guest path is in use
+#                 what the host decided, the path our driver chooses and a
+#                 few seconds of fio under stock, request and bio; writes a
+#                 chart and JSON into out/demo
 #   make check    every test (static, qtests, runner, in-guest kselftests)
 #   make          build guest/virtio_blk.ko for the running kernel
 #   make install  install it into /lib/modules/$(uname -r)/updates and run
