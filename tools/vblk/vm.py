@@ -61,7 +61,7 @@ class VM:
     def __init__(self, disks, driver="ours", modparams="", cmd="true",
                  timeout=300, qemu=None, machine="pc", smp=2, mem="1G",
                  append="", qemu_args=(), udev=True, echo=True, files=(), env=None,
-                 host_actions=None, module=None):
+                 host_actions=None, module=None, boot=True):
         self.disks = disks
         self.driver = driver
         # Our module: guest/virtio_blk.ko unless @module names another build
@@ -86,6 +86,10 @@ class VM:
         self.env = dict(env or {})
         # Extra "VBLK-HOST NAME ARGS" actions: NAME -> f(ARGS) -> result
         self.host_actions = dict(host_actions or {})
+        # boot=False: no guest, QEMU only, paused (-S) with no kernel and no
+        # control channel, for host-side checks over self.qmp after start()
+        # (not for run(), wait() or migrate()); stop() quits it over QMP.
+        self.boot = boot
         self.proc = None
         self.qmp = None
         self.consoles = []
@@ -180,13 +184,17 @@ class VM:
         args = [self.qemu, "-accel", "tcg,thread=multi", "-machine", machine,
                 "-cpu", "max", "-smp", str(self.smp), "-m", self.mem,
                 "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-                "-L", self.fw, "-kernel", self.vmlinuz, "-initrd", self.initrd,
-                "-append", f"console=ttyS0 panic=-1 {self.lpj} {self.append}".strip(),
-                "-chardev", f"file,id=con,path={console}",
-                "-serial", "chardev:con",
-                "-chardev", f"socket,id=ctl,path={ctl_path},server=on,wait=on",
-                "-serial", "chardev:ctl",
-                "-qmp", f"unix:{qmp_path},server=on,wait=off"]
+                "-L", self.fw]
+        if self.boot:
+            args += ["-kernel", self.vmlinuz, "-initrd", self.initrd,
+                     "-append", f"console=ttyS0 panic=-1 {self.lpj} {self.append}".strip(),
+                     "-chardev", f"file,id=con,path={console}",
+                     "-serial", "chardev:con",
+                     "-chardev", f"socket,id=ctl,path={ctl_path},server=on,wait=on",
+                     "-serial", "chardev:ctl"]
+        else:
+            args += ["-S"]
+        args += ["-qmp", f"unix:{qmp_path},server=on,wait=off"]
         if machine != self.machine:
             args += ["-object", f"memory-backend-memfd,id=mem,size={self.mem},share=on"]
         for disk, blockdev in zip(self.disks, self.blockdevs):
@@ -199,7 +207,8 @@ class VM:
         qlog = open(os.path.join(self.workdir, f"qemu{tag}.log"), "w")
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                 stdout=qlog, stderr=subprocess.STDOUT)
-        ctl = socket.socket(socket.AF_UNIX)
+        # Wait for the guest's control channel, or without a guest for QMP.
+        ctl = socket.socket(socket.AF_UNIX) if self.boot else None
         deadline = time.time() + 30
         while True:
             if proc.poll() is not None:
@@ -207,7 +216,10 @@ class VM:
                 with open(qlog.name) as f:
                     raise RuntimeError(f"QEMU exited at start: {f.read()[-2000:]}")
             try:
-                ctl.connect(ctl_path)
+                if ctl:
+                    ctl.connect(ctl_path)
+                elif not os.path.exists(qmp_path):
+                    raise OSError(f"QEMU made no {qmp_path} within 30 s")
                 break
             except OSError:
                 if time.time() > deadline:
@@ -226,22 +238,25 @@ class VM:
             qlog.close()
             with open(qlog.name) as f:
                 raise RuntimeError(f"QEMU exited at start: {f.read()[-2000:]}")
-        self.consoles.append(console)
+        if self.boot:
+            self.consoles.append(console)
         return proc, ctl, qmp, qlog
 
     def start(self):
-        kenv = kernel_env()
-        self.vmlinuz = kenv["VMLINUZ"]
-        base = subprocess.run(["bash", os.path.join(ROOT, "tools", "mkinitramfs.sh")],
-                              check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+        if self.boot:
+            kenv = kernel_env()
+            self.vmlinuz = kenv["VMLINUZ"]
+            base = subprocess.run(["bash", os.path.join(ROOT, "tools", "mkinitramfs.sh")],
+                                  check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
         self.fw = subprocess.run(["bash", os.path.join(ROOT, "tools", "get-firmware.sh")],
                                  check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
         if not os.access(self.qemu, os.X_OK):
             raise RuntimeError(f"{self.qemu} missing: run tools/build-qemu.sh")
-        self.initrd = self._overlay(base)
+        if self.boot:
+            self.initrd = self._overlay(base)
         self.blockdevs = [disk.setup(self.workdir, self.runid) for disk in self.disks]
         self.proc, self.ctl, self.qmp, self.qemu_log = self._launch("")
-        self.console = self.consoles[0]
+        self.console = self.consoles[0] if self.boot else None
         self.deadline = time.time() + self.timeout
 
     def migrate(self, device_props=None, timeout=300):
@@ -382,6 +397,11 @@ class VM:
 
     def stop(self):
         if self.qmp:
+            if not self.boot:
+                try:
+                    self.qmp.cmd("quit")    # nothing else ends a paused QEMU
+                except (OSError, RuntimeError, ValueError):
+                    pass
             self.qmp.close()
             self.qmp = None
         if self.proc:
