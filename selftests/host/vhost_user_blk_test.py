@@ -15,7 +15,13 @@ and that its host-managed zoned emulation keeps write pointers, zone
 states and the open and active limits as the virtio spec says.
 A back end that fails here would make every guest test on it meaningless.
 
-Output is KTAP; exit status 0 when everything passed.
+Each test class is one back end, started once for the class; its checks
+run in the order of their numbers, each on the device the previous ones
+left, and the last one ends the back end and judges its exit and log.
+A failure shows the back end's log tail.
+
+Output is TAP (pycotap); exit status 0 when everything passed.
+  vhost_user_blk_test.py [CLASS[.test_NAME] ...]
 """
 
 import mmap
@@ -26,12 +32,15 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
+import unittest
+
+import pycotap
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BACKEND = os.path.join(HERE, "vhost_user_blk.py")
 sys.path.insert(0, HERE)
-import ktap  # noqa: E402
 import vhost_user_blk as vub  # noqa: E402
 
 MEM = 4 << 20
@@ -45,29 +54,55 @@ CROSS_GPA = HALF - 0x1000            # 8 KiB here straddle the regions
 SERIAL = "unit-serial"
 CAPACITY = 8 << 20
 
+# Bounds of the waits on the back end (a Python process on a busy host):
+# a reply or a used element or an interrupt that is due comes well within
+# them; a wait for something that must NOT come is short (NEGATIVE_WAIT).
+REPLY_TIMEOUT = 20
+USED_TIMEOUT = 20
+CALL_TIMEOUT = 20
+LOG_TIMEOUT = 20
+EXIT_TIMEOUT = 20
+NEGATIVE_WAIT = 0.3
+LOG_TAIL = 40
+
+
+def tail(text, n=LOG_TAIL):
+    lines = text.splitlines()
+    return "\n".join(lines[-n:])
+
 
 class Frontend:
     """The QEMU side of the socket plus a driver's view of one ring."""
 
     def __init__(self, args, tmp):
+        self.proc = self.sock = self.mem = None
+        self.memfd = self.kick = self.call = None
+        self.rc = None
         path = os.path.join(tmp, f"vu{len(os.listdir(tmp))}.sock")
+        self.log_path = path + ".log"
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(path)
-        listener.listen(1)
-        self.log = open(os.path.join(tmp, f"{os.path.basename(path)}.log"), "w+")
-        self.proc = subprocess.Popen(
-            [sys.executable, BACKEND, "--listen-fd", str(listener.fileno()),
-             "--serial", SERIAL, "--size", str(CAPACITY)] + args,
-            stdout=self.log, stderr=subprocess.STDOUT, pass_fds=(listener.fileno(),))
-        listener.close()
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.sock.settimeout(10)
-        self.memfd = os.memfd_create("guest")
-        os.ftruncate(self.memfd, MEM)
-        self.mem = mmap.mmap(self.memfd, MEM)
-        self.kick = os.eventfd(0, os.EFD_NONBLOCK)
-        self.call = os.eventfd(0, os.EFD_NONBLOCK)
+        try:
+            listener.bind(path)
+            listener.listen(1)
+            with open(self.log_path, "w") as log:
+                self.proc = subprocess.Popen(
+                    [sys.executable, BACKEND, "--listen-fd", str(listener.fileno()),
+                     "--serial", SERIAL, "--size", str(CAPACITY)] + args,
+                    stdout=log, stderr=subprocess.STDOUT, pass_fds=(listener.fileno(),))
+        finally:
+            listener.close()
+        try:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(path)
+            self.sock.settimeout(REPLY_TIMEOUT)
+            self.memfd = os.memfd_create("guest")
+            os.ftruncate(self.memfd, MEM)
+            self.mem = mmap.mmap(self.memfd, MEM)
+            self.kick = os.eventfd(0, os.EFD_NONBLOCK)
+            self.call = os.eventfd(0, os.EFD_NONBLOCK)
+        except Exception:
+            self.close()
+            raise
         self.avail_idx = 0
         self.used_seen = 0
 
@@ -81,13 +116,17 @@ class Frontend:
             return None
         hdr = self._recv(vub.HDR.size)
         rreq, flags, size = vub.HDR.unpack(hdr)
-        assert rreq == req and flags & vub.FLAG_REPLY, (rreq, flags)
+        assert rreq == req and flags & vub.FLAG_REPLY, \
+            f"reply to request {req}: request {rreq}, flags {flags:#x}"
         return self._recv(size)
 
     def _recv(self, n):
         data = b""
         while len(data) < n:
-            more = self.sock.recv(n - len(data))
+            try:
+                more = self.sock.recv(n - len(data))
+            except socket.timeout:
+                raise AssertionError(f"no reply from the back end within {REPLY_TIMEOUT} s")
             if not more:
                 raise EOFError("back end closed the socket")
             data += more
@@ -120,33 +159,50 @@ class Frontend:
         self.send(vub.SET_VRING_ENABLE, struct.pack("<II", 0, 1))
         return offered, proto
 
-    def config(self):
-        data = self.send(vub.GET_CONFIG, struct.pack("<III", 0, 60, 0) + bytes(60),
+    def config(self, size=60):
+        data = self.send(vub.GET_CONFIG, struct.pack("<III", 0, size, 0) + bytes(size),
                          reply=True)
         return data[12:]
 
     def finish(self):
-        """Close the socket; return (exit status, back-end log)."""
+        """Close the socket and wait for the back end to exit (killed
+        after EXIT_TIMEOUT s); return (exit status, back-end log)."""
         self.sock.close()
         try:
-            rc = self.proc.wait(timeout=10)
+            self.rc = self.proc.wait(timeout=EXIT_TIMEOUT)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            rc = self.proc.wait()
-        self.log.seek(0)
-        return rc, self.log.read()
+            self.proc.wait()
+            self.rc = f"still running {EXIT_TIMEOUT} s after the socket closed (killed)"
+        return self.rc, self.log_text()
+
+    def close(self):
+        """Release everything, whatever state the checks left: the back
+        end is killed if it still runs."""
+        if self.sock:
+            self.sock.close()
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.mem:
+            self.mem.close()
+            self.mem = None
+        for name in ("memfd", "kick", "call"):
+            fd = getattr(self, name)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, name, None)
 
     def log_text(self):
-        """The back end's log so far (through another open file: the back
-        end writes through our file's offset, which must not move)."""
-        with open(self.log.name) as f:
+        """The back end's log so far."""
+        with open(self.log_path, errors="replace") as f:
             return f.read()
 
-    def wait_log(self, text, timeout=5):
+    def wait_log(self, text, timeout=LOG_TIMEOUT):
         """Whether @text appears in the back end's log within @timeout s."""
-        deadline = time.time() + timeout
+        deadline = time.monotonic() + timeout
         while text not in self.log_text():
-            if time.time() > deadline:
+            if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
         return True
@@ -171,19 +227,20 @@ class Frontend:
     def used_idx(self):
         return struct.unpack_from("<H", self.mem, USED_GPA + 2)[0]
 
-    def wait_used(self, timeout=5):
+    def wait_used(self, timeout=USED_TIMEOUT):
         """The next used element (id, len), or None if none came."""
-        deadline = time.time() + timeout
+        deadline = time.monotonic() + timeout
         while self.used_idx() == self.used_seen:
-            if time.time() > deadline:
+            if time.monotonic() > deadline:
                 return None
             time.sleep(0.002)
         elem = struct.unpack_from("<II", self.mem, USED_GPA + 4 + 8 * (self.used_seen % NUM))
         self.used_seen = (self.used_seen + 1) & 0xffff
         return elem
 
-    def interrupted(self, timeout=0.5):
-        """Whether the back end signalled the call eventfd (and clear it)."""
+    def interrupted(self, timeout=CALL_TIMEOUT):
+        """Whether the back end signalled the call eventfd within
+        @timeout s (and clear it)."""
         ready, _, _ = select.select([self.call], [], [], timeout)
         if ready:
             os.eventfd_read(self.call)
@@ -191,8 +248,8 @@ class Frontend:
 
     def request(self, typ, sector, data_segs, write, indirect=False, head=0):
         """One request: header, data pieces [(gpa, len)], status, in the
-        chain at descriptor @head; returns (status, used len) or None when
-        the back end did not answer.  A used id other than @head raises."""
+        chain at descriptor @head; returns (status, used len).  No answer
+        within USED_TIMEOUT s, or a used id other than @head, fails."""
         struct.pack_into("<IIQ", self.mem, HDR_GPA, typ, 0, sector)
         self.mem[STATUS_GPA] = 0xff
         segs = [(HDR_GPA, 16, False)] + [(a, n, not write) for a, n in data_segs] + \
@@ -205,109 +262,151 @@ class Frontend:
         self.submit(head)
         used = self.wait_used()
         if used is None:
-            return None
+            raise AssertionError(f"request type {typ} sector {sector} at head {head}: "
+                                 f"no used element within {USED_TIMEOUT} s")
         assert used[0] == head, f"used id {used[0]}, want {head}"
         return self.mem[STATUS_GPA], used[1]
+
+    def read_mem(self, gpa, n):
+        return bytes(self.mem[gpa:gpa + n])
 
 
 def pattern(n, seed):
     return bytes((i * 7 + seed + (i >> 9)) & 0xff for i in range(n))
 
 
-def main():
-    return ktap.run(30, [run_all, run_zoned], "vhost-unit-")
+class Device(unittest.TestCase):
+    """One back end (started with ARGS) for all the checks of a class."""
+
+    ARGS = ()
+
+    @classmethod
+    def setUpClass(cls):
+        tmp = tempfile.TemporaryDirectory(prefix="vhost-unit-")
+        cls.addClassCleanup(tmp.cleanup)
+        cls.fe = Frontend(list(cls.ARGS), tmp.name)
+        cls.addClassCleanup(cls.fe.close)
+        cls.offered, cls.proto = cls.fe.handshake()
+
+    def why(self, text):
+        """@text and the back end's log tail, for a failure's message."""
+        return f"{text}\n--- back end log (last {LOG_TAIL} lines):\n{tail(self.fe.log_text())}"
+
+    def assertBytes(self, got, want, what):
+        """@got equals @want, else the first differing offset."""
+        if got != want:
+            first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b),
+                         min(len(got), len(want)))
+            self.fail(self.why(f"{what}: {len(got)} bytes differ from the {len(want)} "
+                               f"expected from offset {first}"))
 
 
-def run_all(k, tmp):
+DATA = pattern(16384, 3)
 
-    # -- a sane device with discard and write-zeroes -------------------------
-    fe = Frontend(["--set", "cfg.seg_max=8", "--set", "cfg.size_max=65536",
-                   "--set", "cfg.max_discard_sectors=0", "--set", "cfg.max_discard_seg=4",
-                   "--set", "cfg.max_write_zeroes_sectors=2048",
-                   "--set", "cfg.max_write_zeroes_seg=1"], tmp)
-    offered, proto = fe.handshake()
 
-    def handshake():
+class SaneDevice(Device):
+    """A sane device with discard and write-zeroes."""
+
+    ARGS = ("--set", "cfg.seg_max=8", "--set", "cfg.size_max=65536",
+            "--set", "cfg.max_discard_sectors=0", "--set", "cfg.max_discard_seg=4",
+            "--set", "cfg.max_write_zeroes_sectors=2048",
+            "--set", "cfg.max_write_zeroes_seg=1")
+
+    def test_01_handshake_features(self):
         want = ["version_1", "indirect_desc", "event_idx", "flush", "seg_max",
                 "size_max", "blk_size", "discard", "write_zeroes"]
-        missing = [f for f in want if not offered >> vub.FEATURES[f] & 1]
-        ok = not missing and offered >> vub.F_PROTOCOL_FEATURES & 1 and \
-            proto >> vub.PROTO_F_CONFIG & 1 and not offered >> vub.FEATURES["mq"] & 1
-        return ok, f"features {offered:#x} protocol {proto:#x}, missing {missing}"
-    k.attempt("handshake-features", handshake)
+        missing = [f for f in want if not self.offered >> vub.FEATURES[f] & 1]
+        msg = self.why(f"features {self.offered:#x} protocol {self.proto:#x}")
+        self.assertEqual(missing, [], msg)
+        self.assertTrue(self.offered >> vub.F_PROTOCOL_FEATURES & 1,
+                        "no VHOST_USER_F_PROTOCOL_FEATURES; " + msg)
+        self.assertTrue(self.proto >> vub.PROTO_F_CONFIG & 1, "no CONFIG protocol feature; " + msg)
+        self.assertFalse(self.offered >> vub.FEATURES["mq"] & 1, "mq offered; " + msg)
 
-    def config():
-        cfg = fe.config()
+    def test_02_get_config(self):
+        cfg = self.fe.config()
         cap, size_max, seg_max = struct.unpack_from("<QII", cfg)
         blk = struct.unpack_from("<I", cfg, 20)[0]
         dsec, dseg = struct.unpack_from("<II", cfg, 36)
-        return ((cap, size_max, seg_max, blk, dsec, dseg) ==
-                (CAPACITY // 512, 65536, 8, 512, 0, 4), cfg.hex())
-    k.attempt("get-config", config)
+        self.assertEqual((cap, size_max, seg_max, blk, dsec, dseg),
+                         (CAPACITY // 512, 65536, 8, 512, 0, 4),
+                         self.why("(capacity, size_max, seg_max, blk_size, max_discard_sectors, "
+                                  f"max_discard_seg) of config {cfg.hex()}"))
 
-    data = pattern(16384, 3)
-
-    def write_direct():
-        fe.mem[DATA_GPA:DATA_GPA + 16384] = data
+    def test_03_write_direct_chain(self):
+        fe = self.fe
+        fe.mem[DATA_GPA:DATA_GPA + 16384] = DATA
         res = fe.request(vub.T_OUT, 8, [(DATA_GPA, 4096), (DATA_GPA + 4096, 8192),
                                         (DATA_GPA + 12288, 4096)], write=True)
-        return res == (0, 1), f"status/used len {res}"
-    k.attempt("write-direct-chain", write_direct)
+        self.assertEqual(res, (0, 1), self.why("status/used len of a 3-piece write"))
 
-    def read_indirect():
+    def test_04_read_indirect_table(self):
+        fe = self.fe
         fe.mem[DATA_GPA:DATA_GPA + 16384] = bytes(16384)
         res = fe.request(vub.T_IN, 8, [(DATA_GPA, 10240), (DATA_GPA + 10240, 6144)],
                          write=False, indirect=True)
-        return (res == (0, 16385) and fe.mem[DATA_GPA:DATA_GPA + 16384] == data,
-                f"status/used len {res}")
-    k.attempt("read-indirect-table", read_indirect)
+        self.assertEqual(res, (0, 16385), self.why("status/used len of an indirect read"))
+        self.assertBytes(fe.read_mem(DATA_GPA, 16384), DATA,
+                         "indirect read of what test_03 wrote")
 
-    def cross_region():
+    def test_05_buffer_across_regions(self):
+        fe = self.fe
         other = pattern(8192, 11)
         fe.mem[CROSS_GPA:CROSS_GPA + 8192] = other
         w = fe.request(vub.T_OUT, 1000, [(CROSS_GPA, 8192)], write=True)
         fe.mem[CROSS_GPA:CROSS_GPA + 8192] = bytes(8192)
         r = fe.request(vub.T_IN, 1000, [(CROSS_GPA, 8192)], write=False)
-        return (w == (0, 1) and r == (0, 8193) and
-                fe.mem[CROSS_GPA:CROSS_GPA + 8192] == other, f"write {w} read {r}")
-    k.attempt("buffer-across-regions", cross_region)
+        msg = self.why(f"write {w} read {r}")
+        self.assertEqual(w, (0, 1), msg)
+        self.assertEqual(r, (0, 8193), msg)
+        self.assertBytes(fe.read_mem(CROSS_GPA, 8192), other, "read across the regions")
 
-    def flush_and_id():
+    def test_06_flush_and_get_id(self):
+        fe = self.fe
         f = fe.request(vub.T_FLUSH, 0, [], write=True)
         fe.mem[ID_GPA:ID_GPA + 20] = b"\xff" * 20
         i = fe.request(vub.T_GET_ID, 0, [(ID_GPA, 20)], write=False)
-        ident = bytes(fe.mem[ID_GPA:ID_GPA + 20])
-        return (f == (0, 1) and i == (0, 21) and ident == SERIAL.encode().ljust(20, b"\0"),
-                f"flush {f} get-id {i} {ident!r}")
-    k.attempt("flush-and-get-id", flush_and_id)
+        ident = fe.read_mem(ID_GPA, 20)
+        msg = self.why(f"flush {f} get-id {i} {ident!r}")
+        self.assertEqual(f, (0, 1), msg)
+        self.assertEqual(i, (0, 21), msg)
+        self.assertEqual(ident, SERIAL.encode().ljust(20, b"\0"), msg)
 
-    def out_of_range():
+    def test_07_beyond_capacity_and_unknown_type(self):
+        fe = self.fe
         r = fe.request(vub.T_IN, CAPACITY // 512 - 4, [(DATA_GPA, 4096)], write=False)
         u = fe.request(99, 0, [], write=True)
-        return r == (vub.S_IOERR, 1) and u == (vub.S_UNSUPP, 1), f"read {r} type 99 {u}"
-    k.attempt("beyond-capacity-and-unknown-type", out_of_range)
+        msg = self.why(f"read beyond capacity {r}, type 99 {u}")
+        self.assertEqual(r, (vub.S_IOERR, 1), msg)
+        self.assertEqual(u, (vub.S_UNSUPP, 1), msg)
 
-    def discard_write_zeroes():
+    def test_08_discard_and_write_zeroes(self):
+        fe = self.fe
         ranges = struct.pack("<QII", 8, 8, 0) + struct.pack("<QII", 24, 4, 0)
         fe.mem[DATA_GPA + 65536:DATA_GPA + 65536 + 32] = ranges
         d = fe.request(vub.T_DISCARD, 0, [(DATA_GPA + 65536, 32)], write=True)
         fe.mem[DATA_GPA:DATA_GPA + 16384] = b"\xff" * 16384
         r = fe.request(vub.T_IN, 8, [(DATA_GPA, 16384)], write=False)
-        back = bytes(fe.mem[DATA_GPA:DATA_GPA + 16384])
-        want = bytes(4096) + data[4096:8192] + bytes(2048) + data[10240:]
+        back = fe.read_mem(DATA_GPA, 16384)
+        want = bytes(4096) + DATA[4096:8192] + bytes(2048) + DATA[10240:]
         fe.mem[DATA_GPA + 65536:DATA_GPA + 65536 + 16] = struct.pack("<QII", 8, 8, 1)
         bad = fe.request(vub.T_DISCARD, 0, [(DATA_GPA + 65536, 16)], write=True)
         fe.mem[DATA_GPA + 65536:DATA_GPA + 65536 + 16] = struct.pack("<QII", 16, 8, 1)
         z = fe.request(vub.T_WRITE_ZEROES, 0, [(DATA_GPA + 65536, 16)], write=True)
         r2 = fe.request(vub.T_IN, 16, [(DATA_GPA, 4096)], write=False)
-        zeroed = bytes(fe.mem[DATA_GPA:DATA_GPA + 4096]) == bytes(4096)
-        return (d == (0, 1) and r == (0, 16385) and back == want and
-                bad == (vub.S_UNSUPP, 1) and z == (0, 1) and r2 == (0, 4097) and zeroed,
-                f"discard {d} read {r} match {back == want} unmap-discard {bad} "
-                f"write-zeroes {z} zeroed {zeroed}")
-    k.attempt("discard-and-write-zeroes", discard_write_zeroes)
+        zeroed = fe.read_mem(DATA_GPA, 4096)
+        msg = self.why(f"discard {d} read {r} match {back == want} unmap-discard {bad} "
+                       f"write-zeroes {z} read {r2} zeroed {zeroed == bytes(4096)}")
+        self.assertEqual(d, (0, 1), msg)
+        self.assertEqual(r, (0, 16385), msg)
+        self.assertBytes(back, want, "read after discarding two ranges")
+        self.assertEqual(bad, (vub.S_UNSUPP, 1), msg)
+        self.assertEqual(z, (0, 1), msg)
+        self.assertEqual(r2, (0, 4097), msg)
+        self.assertBytes(zeroed, bytes(4096), "read after write-zeroes")
 
-    def event_idx():
+    def test_09_event_idx_notifications(self):
+        fe = self.fe
         fe.interrupted(0)
         # used_event = the index the next used entry gets: interrupt
         struct.pack_into("<H", fe.mem, AVAIL_GPA + 4 + 2 * NUM, fe.used_seen)
@@ -316,123 +415,154 @@ def run_all(k, tmp):
         # used_event well ahead: no interrupt for one more entry
         struct.pack_into("<H", fe.mem, AVAIL_GPA + 4 + 2 * NUM, (fe.used_seen + 5) & 0xffff)
         b = fe.request(vub.T_FLUSH, 0, [], write=True)
-        second = fe.interrupted(0.3)
+        second = fe.interrupted(NEGATIVE_WAIT)
         avail_event = struct.unpack_from("<H", fe.mem, USED_GPA + 4 + 8 * NUM)[0]
-        return (a == (0, 1) and b == (0, 1) and first and not second and
-                avail_event == fe.avail_idx,
-                f"interrupt when due {first}, when suppressed {second}, "
-                f"avail_event {avail_event} (avail idx {fe.avail_idx})")
-    k.attempt("event-idx-notifications", event_idx)
+        msg = self.why(f"flushes {a} {b}, interrupt when due {first} (waited up to "
+                       f"{CALL_TIMEOUT} s), when suppressed {second}, "
+                       f"avail_event {avail_event} (avail idx {fe.avail_idx})")
+        self.assertEqual((a, b), ((0, 1), (0, 1)), msg)
+        self.assertTrue(first, msg)
+        self.assertFalse(second, msg)
+        self.assertEqual(avail_event, fe.avail_idx, msg)
 
-    def vring_base():
-        base = fe.send(vub.GET_VRING_BASE, struct.pack("<II", 0, 0), reply=True)
+    def test_10_get_vring_base(self):
+        base = self.fe.send(vub.GET_VRING_BASE, struct.pack("<II", 0, 0), reply=True)
         index, num = struct.unpack("<II", base)
-        return index == 0 and num == fe.avail_idx, f"{index} {num} vs {fe.avail_idx}"
-    k.attempt("get-vring-base", vring_base)
+        self.assertEqual((index, num), (0, self.fe.avail_idx),
+                         self.why("GET_VRING_BASE (index, num), want the avail idx"))
 
-    rc, log = fe.finish()
-    k.check(rc == 0 and "indirect=1 " in log and "VIOLATION" not in log,
-            "clean-exit-with-summary", log)
+    def test_11_clean_exit_with_summary(self):
+        rc, log = self.fe.finish()
+        msg = f"exit {rc}\n--- back end log:\n{tail(log)}"
+        self.assertEqual(rc, 0, msg)
+        self.assertIn("indirect=1 ", log, msg)
+        self.assertNotIn("VIOLATION", log, msg)
 
-    # -- absurd values travel as given ----------------------------------------
-    fe = Frontend(["--set", "cfg.seg_max=0", "--set", "cfg.blk_size=1000",
-                   "--set", "cfg.physical_block_exp=255", "--set", "cfg.num_queues=0",
-                   "--set", "cfg.opt_io_size=4294967295", "--set", "feat.event_idx=off"],
-                  tmp)
-    offered, _ = fe.handshake()
 
-    def absurd_config():
-        cfg = fe.config()
+class AbsurdDevice(Device):
+    """Absurd values travel as given."""
+
+    ARGS = ("--set", "cfg.seg_max=0", "--set", "cfg.blk_size=1000",
+            "--set", "cfg.physical_block_exp=255", "--set", "cfg.num_queues=0",
+            "--set", "cfg.opt_io_size=4294967295", "--set", "feat.event_idx=off")
+
+    def test_1_absurd_config_passes_through(self):
+        cfg = self.fe.config()
         seg_max, blk, pbe = struct.unpack_from("<I", cfg, 12)[0], \
             struct.unpack_from("<I", cfg, 20)[0], cfg[24]
         nq, opt = struct.unpack_from("<H", cfg, 34)[0], struct.unpack_from("<I", cfg, 28)[0]
-        feats = all(offered >> vub.FEATURES[f] & 1 for f in ("seg_max", "blk_size",
-                                                             "topology", "mq"))
-        return ((seg_max, blk, pbe, nq, opt) == (0, 1000, 255, 0, 0xffffffff) and feats and
-                not offered >> vub.FEATURES["event_idx"] & 1,
-                f"{cfg.hex()} features {offered:#x}")
-    k.attempt("absurd-config-passes-through", absurd_config)
+        msg = self.why(f"config {cfg.hex()} features {self.offered:#x}")
+        self.assertEqual((seg_max, blk, pbe, nq, opt), (0, 1000, 255, 0, 0xffffffff),
+                         "(seg_max, blk_size, physical_block_exp, num_queues, opt_io_size) "
+                         + msg)
+        for f in ("seg_max", "blk_size", "topology", "mq"):
+            self.assertTrue(self.offered >> vub.FEATURES[f] & 1, f"{f} not offered; {msg}")
+        self.assertFalse(self.offered >> vub.FEATURES["event_idx"] & 1,
+                         f"event_idx offered; {msg}")
 
-    def no_interrupt_flag():
+    def test_2_no_interrupt_flag(self):
+        fe = self.fe
         fe.interrupted(0)
         struct.pack_into("<H", fe.mem, AVAIL_GPA, vub.AVAIL_F_NO_INTERRUPT)
         a = fe.request(vub.T_FLUSH, 0, [], write=True)
-        quiet = not fe.interrupted(0.3)
+        quiet = not fe.interrupted(NEGATIVE_WAIT)
         struct.pack_into("<H", fe.mem, AVAIL_GPA, 0)
         b = fe.request(vub.T_FLUSH, 0, [], write=True)
         loud = fe.interrupted()
-        return a == (0, 1) and b == (0, 1) and quiet and loud, f"{a} {b} {quiet} {loud}"
-    k.attempt("no-interrupt-flag", no_interrupt_flag)
+        msg = self.why(f"flushes {a} {b}, no interrupt with the flag {quiet}, "
+                       f"interrupt without it {loud} (waited up to {CALL_TIMEOUT} s)")
+        self.assertEqual((a, b), ((0, 1), (0, 1)), msg)
+        self.assertTrue(quiet, msg)
+        self.assertTrue(loud, msg)
 
-    def set_config_wce():
-        fe.send(vub.SET_CONFIG, struct.pack("<III", 32, 1, 0) + b"\0")
-        return fe.config()[32] == 0, "wce still set"
-    k.attempt("set-config-wce", set_config_wce)
-    rc, log = fe.finish()
-    k.check(rc == 0, "absurd-device-clean-exit", log)
+    def test_3_set_config_wce(self):
+        self.fe.send(vub.SET_CONFIG, struct.pack("<III", 32, 1, 0) + b"\0")
+        self.assertEqual(self.fe.config()[32], 0, self.why("wce still set after SET_CONFIG"))
 
-    # -- what the back end must refuse ----------------------------------------
-    fe = Frontend(["--set", "cfg.seg_max=2", "--set", "cfg.blk_size=4096"], tmp)
-    fe.handshake()
+    def test_4_absurd_device_clean_exit(self):
+        rc, log = self.fe.finish()
+        self.assertEqual(rc, 0, f"exit {rc}\n--- back end log:\n{tail(log)}")
 
-    def seg_max_violation():
+
+class Refusals(Device):
+    """What the back end must refuse."""
+
+    ARGS = ("--set", "cfg.seg_max=2", "--set", "cfg.blk_size=4096")
+
+    def test_1_limits_enforced(self):
+        fe = self.fe
         r = fe.request(vub.T_OUT, 0, [(DATA_GPA, 4096), (DATA_GPA + 4096, 4096),
                                       (DATA_GPA + 8192, 4096)], write=True)
         a = fe.request(vub.T_OUT, 1, [(DATA_GPA, 4096)], write=True)
         ok = fe.request(vub.T_OUT, 8, [(DATA_GPA, 4096), (DATA_GPA + 4096, 4096)],
                         write=True)
-        return (r == (vub.S_IOERR, 1) and a == (vub.S_IOERR, 1) and ok == (0, 1),
-                f"3 segments {r}, unaligned {a}, 2 aligned segments {ok}")
-    k.attempt("limits-enforced", seg_max_violation)
+        msg = self.why(f"3 segments {r}, unaligned {a}, 2 aligned segments {ok}")
+        self.assertEqual(r, (vub.S_IOERR, 1), msg)
+        self.assertEqual(a, (vub.S_IOERR, 1), msg)
+        self.assertEqual(ok, (0, 1), msg)
 
-    def malformed_chain():
+    def test_2_malformed_chain_stops_queue(self):
+        fe = self.fe
         fe.desc(DESC_GPA, 0, HDR_GPA, 16, vub.DESC_F_NEXT, 1)
         fe.desc(DESC_GPA, 1, DATA_GPA, 512, vub.DESC_F_NEXT, 0)     # loops to 0
         fe.submit(0)
-        used = fe.wait_used(0.5)
+        used = fe.wait_used(NEGATIVE_WAIT)
+        # the back end still answers on its socket
         base = fe.send(vub.GET_VRING_BASE, struct.pack("<II", 0, 0), reply=True)
-        return used is None and base is not None, f"used {used}"
-    k.attempt("malformed-chain-stops-queue", malformed_chain)
+        self.assertIsNone(used, self.why("a used element for a looping chain"))
+        self.assertIsNotNone(base, self.why("no GET_VRING_BASE reply"))
 
-    rc, log = fe.finish()
-    k.check(rc == 1 and log.count("VIOLATION") == 3 and "descriptor chain loops" in log,
-            "violations-fail-the-exit-status", log)
+    def test_3_violations_fail_the_exit_status(self):
+        rc, log = self.fe.finish()
+        msg = f"exit {rc}\n--- back end log:\n{tail(log)}"
+        self.assertEqual(rc, 1, msg)
+        self.assertEqual(log.count("VIOLATION"), 3, msg)
+        self.assertIn("descriptor chain loops", log, msg)
 
-    # -- a broken device on demand: SIGUSR1 -----------------------------------
-    fe = Frontend([], tmp)
-    fe.handshake()
 
-    def fault_armed():
+class Fault(Device):
+    """A broken device on demand: SIGUSR1."""
+
+    def test_1_sigusr1_arms_a_fault(self):
+        fe = self.fe
         before = [fe.request(vub.T_FLUSH, 0, [], write=True, head=h) for h in (3, 9)]
         early = "fault:" in fe.log_text()
         os.kill(fe.proc.pid, signal.SIGUSR1)
         armed = fe.wait_log("fault: armed corrupt-used-id")
-        return (before == [(0, 1), (0, 1)] and not early and armed,
-                f"true ids before the signal: {before}, fault line before it {early}, "
-                f"armed line {armed}\n{fe.log_text()}")
-    k.attempt("sigusr1-arms-a-fault", fault_armed)
+        msg = self.why(f"true ids before the signal: {before}, fault line before it {early}, "
+                       f"armed line within {LOG_TIMEOUT} s {armed}")
+        self.assertEqual(before, [(0, 1), (0, 1)], msg)
+        self.assertFalse(early, msg)
+        self.assertTrue(armed, msg)
 
-    def fault_written():
+    def test_2_fault_corrupts_one_used_id(self):
+        fe = self.fe
         # The next element carries an out-of-range id; the request is served.
         struct.pack_into("<IIQ", fe.mem, HDR_GPA, vub.T_FLUSH, 0, 0)
         fe.mem[STATUS_GPA] = 0xff
         fe.chain([(HDR_GPA, 16, False), (STATUS_GPA, 1, True)], first=5)
         fe.submit(5)
         bad = fe.wait_used()
+        self.assertIsNotNone(bad, self.why(f"no used element within {USED_TIMEOUT} s"))
         status = fe.mem[STATUS_GPA]
         # Then true ids again, the same head included.
         after = [fe.request(vub.T_FLUSH, 0, [], write=True, head=h) for h in (5, 2)]
         log = fe.log_text()
-        line = bad is not None and f"fault: wrote used id {bad[0]} on queue 0" in log
-        return (bad is not None and bad[0] >= NUM and bad[1] == 1 and status == 0 and
-                after == [(0, 1), (0, 1)] and line and log.count("fault: wrote") == 1,
-                f"faulted element {bad} (queue size {NUM}) status {status}, "
-                f"then {after}\n{log}")
-    k.attempt("fault-corrupts-one-used-id", fault_written)
+        msg = self.why(f"faulted element {bad} (queue size {NUM}) status {status}, "
+                       f"then {after}")
+        self.assertGreaterEqual(bad[0], NUM, msg)
+        self.assertEqual((bad[1], status), (1, 0), msg)
+        self.assertEqual(after, [(0, 1), (0, 1)], msg)
+        self.assertIn(f"fault: wrote used id {bad[0]} on queue 0", log, msg)
+        self.assertEqual(log.count("fault: wrote"), 1, msg)
 
-    rc, log = fe.finish()
-    k.check(rc == 0 and "faults=1" in log and "VIOLATION" not in log and "error:" not in log,
-            "fault-counted-not-failed", log)
+    def test_3_fault_counted_not_failed(self):
+        rc, log = self.fe.finish()
+        msg = f"exit {rc}\n--- back end log:\n{tail(log)}"
+        self.assertEqual(rc, 0, msg)
+        self.assertIn("faults=1", log, msg)
+        self.assertNotIn("VIOLATION", log, msg)
+        self.assertNotIn("error:", log, msg)
 
 
 ZONE = 2048                 # sectors per zone of the zoned device
@@ -444,7 +574,7 @@ def zone_append(fe, zone_start, gpa, nbytes, padded=False):
     """A zone append of @nbytes at @gpa to the zone at @zone_start, the
     sector and the status in two descriptors (the spec's 9 bytes), or with
     @padded in one of 16 (the in-tree driver's): (status, used len, sector
-    written) or None."""
+    written).  No answer within USED_TIMEOUT s fails."""
     struct.pack_into("<IIQ", fe.mem, HDR_GPA, vub.T_ZONE_APPEND, 0, zone_start)
     fe.mem[APPEND_GPA:APPEND_GPA + 16] = b"\xee" * 16
     fe.mem[STATUS_GPA] = 0xff
@@ -454,7 +584,8 @@ def zone_append(fe, zone_start, gpa, nbytes, padded=False):
     fe.submit(0)
     used = fe.wait_used()
     if used is None:
-        return None
+        raise AssertionError(f"zone append at {zone_start}: no used element "
+                             f"within {USED_TIMEOUT} s")
     status = fe.mem[APPEND_GPA + 15] if padded else fe.mem[STATUS_GPA]
     return status, used[1], struct.unpack_from("<Q", fe.mem, APPEND_GPA)[0]
 
@@ -471,78 +602,88 @@ def zone_report(fe, sector, nzones):
     return res, n, zones
 
 
-def run_zoned(k, tmp):
+ZDATA = pattern(8192, 5)
 
-    # -- a host-managed zoned device -------------------------------------------
-    fe = Frontend(["--set", f"cfg.zone_sectors={ZONE}", "--set", "cfg.max_open_zones=2",
-                   "--set", "cfg.max_active_zones=3", "--set", "cfg.max_append_sectors=64",
-                   "--set", "cfg.write_granularity=4096", "--set", "feat.discard=on"], tmp)
-    offered, _ = fe.handshake()
 
-    def zoned_config():
-        data = fe.send(vub.GET_CONFIG, struct.pack("<III", 0, 96, 0) + bytes(96), reply=True)
-        zoned = struct.unpack_from("<IIIIIB", data, 12 + 72)
-        return (offered >> vub.FEATURES["zoned"] & 1 and
-                zoned == (ZONE, 2, 3, 64, 4096, vub.Z_HM), f"{offered:#x} {zoned}")
-    k.attempt("zoned-config", zoned_config)
+class ZonedDevice(Device):
+    """A host-managed zoned device."""
 
-    def report_empty():
-        res, n, zones = zone_report(fe, 3 * ZONE + 5, 2)
+    ARGS = ("--set", f"cfg.zone_sectors={ZONE}", "--set", "cfg.max_open_zones=2",
+            "--set", "cfg.max_active_zones=3", "--set", "cfg.max_append_sectors=64",
+            "--set", "cfg.write_granularity=4096", "--set", "feat.discard=on")
+
+    def test_1_zoned_config(self):
+        zoned = struct.unpack_from("<IIIIIB", self.fe.config(96), 72)
+        msg = self.why(f"features {self.offered:#x}, (zone_sectors, max_open_zones, "
+                       f"max_active_zones, max_append_sectors, write_granularity, model) "
+                       f"{zoned}")
+        self.assertTrue(self.offered >> vub.FEATURES["zoned"] & 1, msg)
+        self.assertEqual(zoned, (ZONE, 2, 3, 64, 4096, vub.Z_HM), msg)
+
+    def test_2_zone_report(self):
+        res, n, zones = zone_report(self.fe, 3 * ZONE + 5, 2)
         want = [(ZONE, z * ZONE, z * ZONE, vub.ZT_SWR, vub.ZS_EMPTY) for z in (3, 4)]
-        full, nall, _ = zone_report(fe, 0, 16)
-        return (res == (0, 64 + 2 * 64 + 1) and n == 2 and zones == want and
-                full[0] == 0 and nall == CAPACITY // 512 // ZONE,
-                f"{res} {n} {zones}; whole disk {full} {nall} zones")
-    k.attempt("zone-report", report_empty)
+        full, nall, _ = zone_report(self.fe, 0, 16)
+        msg = self.why(f"from zone 3: {res} {n} {zones}; whole disk {full} {nall} zones")
+        self.assertEqual((res, n), ((0, 64 + 2 * 64 + 1), 2), msg)
+        self.assertEqual(zones, want, msg)
+        self.assertEqual(full[0], 0, msg)
+        self.assertEqual(nall, CAPACITY // 512 // ZONE, msg)
 
-    data = pattern(8192, 5)
-
-    def write_at_wp():
-        fe.mem[DATA_GPA:DATA_GPA + 8192] = data
+    def test_3_writes_only_at_write_pointer(self):
+        fe = self.fe
+        fe.mem[DATA_GPA:DATA_GPA + 8192] = ZDATA
         a = fe.request(vub.T_OUT, 0, [(DATA_GPA, 4096)], write=True)
         b = fe.request(vub.T_OUT, 8, [(DATA_GPA + 4096, 4096)], write=True)
         off = fe.request(vub.T_OUT, 24, [(DATA_GPA, 4096)], write=True)
         back = fe.request(vub.T_OUT, 0, [(DATA_GPA, 4096)], write=True)
         fe.mem[DATA_GPA:DATA_GPA + 8192] = bytes(8192)
         r = fe.request(vub.T_IN, 0, [(DATA_GPA, 8192)], write=False)
+        got = fe.read_mem(DATA_GPA, 8192)
         _, _, zones = zone_report(fe, 0, 1)
-        return (a == (0, 1) and b == (0, 1) and off == (vub.S_ZONE_UNALIGNED_WP, 1) and
-                back == (vub.S_ZONE_UNALIGNED_WP, 1) and r == (0, 8193) and
-                bytes(fe.mem[DATA_GPA:DATA_GPA + 8192]) == data and
-                zones[0][2:] == (16, vub.ZT_SWR, vub.ZS_IOPEN),
-                f"at wp {a} {b}, ahead {off}, behind {back}, read {r}, zone 0 {zones}")
-    k.attempt("writes-only-at-write-pointer", write_at_wp)
+        msg = self.why(f"at wp {a} {b}, ahead {off}, behind {back}, read {r}, zone 0 {zones}")
+        self.assertEqual((a, b), ((0, 1), (0, 1)), msg)
+        self.assertEqual((off, back), ((vub.S_ZONE_UNALIGNED_WP, 1),) * 2, msg)
+        self.assertEqual(r, (0, 8193), msg)
+        self.assertBytes(got, ZDATA, "read of zone 0")
+        self.assertEqual(zones[0][2:], (16, vub.ZT_SWR, vub.ZS_IOPEN), msg)
 
-    def append():
-        fe.mem[DATA_GPA:DATA_GPA + 8192] = data
+    def test_4_zone_append_returns_sector(self):
+        fe = self.fe
+        fe.mem[DATA_GPA:DATA_GPA + 8192] = ZDATA
         a = zone_append(fe, ZONE, DATA_GPA, 4096)
         b = zone_append(fe, ZONE, DATA_GPA + 4096, 4096, padded=True)
         mid = zone_append(fe, ZONE + 8, DATA_GPA, 4096)
         big = zone_append(fe, ZONE, DATA_GPA, 65 * 512)
         fe.mem[DATA_GPA:DATA_GPA + 8192] = bytes(8192)
         r = fe.request(vub.T_IN, ZONE, [(DATA_GPA, 8192)], write=False)
-        return (a == (0, 9, ZONE) and b == (0, 16, ZONE + 8) and
-                mid[:2] == (vub.S_ZONE_INVALID_CMD, 1) and big[:2] == (vub.S_IOERR, 1) and
-                r == (0, 8193) and bytes(fe.mem[DATA_GPA:DATA_GPA + 8192]) == data,
-                f"appends {a}, padded in-header {b}, not at a zone start {mid}, beyond max_append {big}, "
-                f"read {r}")
-    k.attempt("zone-append-returns-sector", append)
+        got = fe.read_mem(DATA_GPA, 8192)
+        msg = self.why(f"appends {a}, padded in-header {b}, not at a zone start {mid}, "
+                       f"beyond max_append {big}, read {r}")
+        self.assertEqual(a, (0, 9, ZONE), msg)
+        self.assertEqual(b, (0, 16, ZONE + 8), msg)
+        self.assertEqual(mid[:2], (vub.S_ZONE_INVALID_CMD, 1), msg)
+        self.assertEqual(big[:2], (vub.S_IOERR, 1), msg)
+        self.assertEqual(r, (0, 8193), msg)
+        self.assertBytes(got, ZDATA, "read of the appended data")
 
-    def limits():
+    def test_5_open_and_active_limits(self):
+        fe = self.fe
         # zones 0 and 1 are implicitly open (the limit is 2)
         e = fe.request(vub.T_ZONE_OPEN, 2 * ZONE, [], write=True)
         w = fe.request(vub.T_OUT, 2 * ZONE, [(DATA_GPA, 4096)], write=True)
         _, _, zones = zone_report(fe, 0, 3)
         states = [z[4] for z in zones]
         a = fe.request(vub.T_OUT, 4 * ZONE, [(DATA_GPA, 4096)], write=True)
-        return (e == (vub.S_ZONE_OPEN_RESOURCE, 1) and w == (0, 1) and
-                states == [vub.ZS_CLOSED, vub.ZS_IOPEN, vub.ZS_IOPEN] and
-                a == (vub.S_ZONE_ACTIVE_RESOURCE, 1),
-                f"explicit open beyond max_open {e}, implicit open {w} -> states "
-                f"{states}, a 4th active zone {a}")
-    k.attempt("open-and-active-limits", limits)
+        msg = self.why(f"explicit open beyond max_open {e}, implicit open {w} -> states "
+                       f"{states}, a 4th active zone {a}")
+        self.assertEqual(e, (vub.S_ZONE_OPEN_RESOURCE, 1), msg)
+        self.assertEqual(w, (0, 1), msg)
+        self.assertEqual(states, [vub.ZS_CLOSED, vub.ZS_IOPEN, vub.ZS_IOPEN], msg)
+        self.assertEqual(a, (vub.S_ZONE_ACTIVE_RESOURCE, 1), msg)
 
-    def manage():
+    def test_6_open_close_finish_reset(self):
+        fe = self.fe
         c = [fe.request(vub.T_ZONE_CLOSE, z * ZONE, [], write=True) for z in (1, 2)]
         o = fe.request(vub.T_ZONE_OPEN, 5 * ZONE, [], write=True)
         c5 = fe.request(vub.T_ZONE_CLOSE, 5 * ZONE, [], write=True)
@@ -555,48 +696,67 @@ def run_zoned(k, tmp):
         bad = fe.request(vub.T_ZONE_RESET, ZONE + 8, [], write=True)
         fe.mem[DATA_GPA:DATA_GPA + 4096] = b"\xff" * 4096
         r = fe.request(vub.T_IN, ZONE, [(DATA_GPA, 4096)], write=False)
-        zero = bytes(fe.mem[DATA_GPA:DATA_GPA + 4096]) == bytes(4096)
+        zero = fe.read_mem(DATA_GPA, 4096)
         _, _, z1 = zone_report(fe, ZONE, 1)
+        msg = self.why(f"close {c}, open of a 4th active zone {o}, close of an empty one {c5}, "
+                       f"finish {f}, write to full {full}, states {states} wp1 {wp1}, "
+                       f"reset {rs}, reset mid-zone {bad}, read {r}, zone 1 {z1}")
+        self.assertEqual(c, [(0, 1), (0, 1)], msg)
         # zones 0-2 are closed, and closed zones are active: no 4th
-        ok = (c == [(0, 1), (0, 1)] and o == (vub.S_ZONE_ACTIVE_RESOURCE, 1) and c5 == (0, 1) and f == (0, 1) and
-              full == (vub.S_ZONE_INVALID_CMD, 1) and
-              states == [vub.ZS_CLOSED, vub.ZS_FULL, vub.ZS_CLOSED, vub.ZS_EMPTY,
-                         vub.ZS_EMPTY, vub.ZS_EMPTY] and wp1 == 2 * ZONE and
-              rs == (0, 1) and bad == (vub.S_ZONE_INVALID_CMD, 1) and r == (0, 4097) and
-              zero and z1[0][2:] == (ZONE, vub.ZT_SWR, vub.ZS_EMPTY))
-        return ok, (f"close {c}, open of a 4th active zone {o}, close of an empty one {c5}, finish {f}, write to full "
-                    f"{full}, states {states} wp1 {wp1}, reset {rs}, reset mid-zone {bad}, "
-                    f"read {r} zeroes {zero}, zone 1 {z1}")
-    k.attempt("open-close-finish-reset", manage)
+        self.assertEqual(o, (vub.S_ZONE_ACTIVE_RESOURCE, 1), msg)
+        self.assertEqual((c5, f), ((0, 1), (0, 1)), msg)
+        self.assertEqual(full, (vub.S_ZONE_INVALID_CMD, 1), msg)
+        self.assertEqual(states, [vub.ZS_CLOSED, vub.ZS_FULL, vub.ZS_CLOSED, vub.ZS_EMPTY,
+                                  vub.ZS_EMPTY, vub.ZS_EMPTY], msg)
+        self.assertEqual(wp1, 2 * ZONE, msg)
+        self.assertEqual(rs, (0, 1), msg)
+        self.assertEqual(bad, (vub.S_ZONE_INVALID_CMD, 1), msg)
+        self.assertEqual(r, (0, 4097), msg)
+        self.assertBytes(zero, bytes(4096), "read of a reset zone")
+        self.assertEqual(z1[0][2:], (ZONE, vub.ZT_SWR, vub.ZS_EMPTY), msg)
 
-    def reset_all_and_discard():
+    def test_7_reset_all_and_no_discard(self):
+        fe = self.fe
         ra = fe.request(vub.T_ZONE_RESET_ALL, 0, [], write=True)
         _, _, zones = zone_report(fe, 0, 4)
-        empty = all(z[4] == vub.ZS_EMPTY and z[2] == z[1] for z in zones)
         fe.mem[DATA_GPA + 65536:DATA_GPA + 65536 + 16] = struct.pack("<QII", 0, 8, 0)
         d = fe.request(vub.T_DISCARD, 0, [(DATA_GPA + 65536, 16)], write=True)
-        return (ra == (0, 1) and empty and d == (vub.S_UNSUPP, 1),
-                f"reset all {ra}, zones {zones}, discard {d}")
-    k.attempt("reset-all-and-no-discard", reset_all_and_discard)
+        msg = self.why(f"reset all {ra}, zones {zones}, discard {d}")
+        self.assertEqual(ra, (0, 1), msg)
+        self.assertEqual(len(zones), 4, msg)
+        for z in zones:
+            self.assertEqual((z[4], z[2]), (vub.ZS_EMPTY, z[1]), msg)
+        self.assertEqual(d, (vub.S_UNSUPP, 1), msg)
 
-    # the append beyond max_append_sectors is the one violation
-    rc, log = fe.finish()
-    k.check(rc == 1 and log.count("VIOLATION") == 1 and
-            "zone append of 65 sectors, max_append_sectors 64" in log and
-            "zone_append=4" in log, "zoned-exit-counts-the-violation", log)
+    def test_8_zoned_exit_counts_the_violation(self):
+        # the append beyond max_append_sectors (test_4) is the one violation
+        rc, log = self.fe.finish()
+        msg = f"exit {rc}\n--- back end log:\n{tail(log)}"
+        self.assertEqual(rc, 1, msg)
+        self.assertEqual(log.count("VIOLATION"), 1, msg)
+        self.assertIn("zone append of 65 sectors, max_append_sectors 64", log, msg)
+        self.assertIn("zone_append=4", log, msg)
 
-    # -- host-aware: a regular disk, no zone commands ----------------------------
-    fe = Frontend(["--set", "cfg.model=2"], tmp)
-    offered, _ = fe.handshake()
 
-    def host_aware():
+class HostAware(Device):
+    """Host-aware: a regular disk, no zone commands."""
+
+    ARGS = ("--set", "cfg.model=2")
+
+    def test_host_aware_is_regular(self):
+        fe = self.fe
         res, _, _ = zone_report(fe, 0, 1)
         w = fe.request(vub.T_OUT, 24, [(DATA_GPA, 4096)], write=True)
-        return (offered >> vub.FEATURES["zoned"] & 1 and res == (vub.S_UNSUPP, 1) and
-                w == (0, 1), f"{offered:#x} report {res} write off any pointer {w}")
-    k.attempt("host-aware-is-regular", host_aware)
-    fe.finish()
+        msg = self.why(f"features {self.offered:#x}, zone report {res}, "
+                       f"write off any pointer {w}")
+        self.assertTrue(self.offered >> vub.FEATURES["zoned"] & 1, msg)
+        self.assertEqual(res, (vub.S_UNSUPP, 1), msg)
+        self.assertEqual(w, (0, 1), msg)
+        rc, log = fe.finish()
+        self.assertEqual(rc, 0, f"exit {rc}\n--- back end log:\n{tail(log)}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    unittest.main(testRunner=pycotap.TAPTestRunner(
+        message_log=pycotap.LogMode.LogToDiagnostics,
+        test_output_log=pycotap.LogMode.LogToDiagnostics))
