@@ -34,10 +34,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench  # noqa: E402
+import measure  # noqa: E402
 
-PLUGIN_SRC = os.path.join(bench.BENCH, "symprof.c")
-QEMU_SRC = bench.paths.QEMU_SRC
+PLUGIN_SRC = os.path.join(measure.BENCH, "symprof.c")
+QEMU_SRC = measure.paths.QEMU_SRC
 
 
 def log(msg):
@@ -49,7 +49,7 @@ def build_plugin():
     the source's hash."""
     with open(PLUGIN_SRC, "rb") as f:
         key = hashlib.sha256(f.read()).hexdigest()[:16]
-    so = os.path.join(bench.paths.CACHE, "qemu", f"symprof-{key}.so")
+    so = os.path.join(measure.paths.CACHE, "qemu", f"symprof-{key}.so")
     if not os.path.exists(so):
         cflags = subprocess.run(["pkg-config", "--cflags", "glib-2.0"], check=True,
                                 stdout=subprocess.PIPE, text=True).stdout.split()
@@ -135,7 +135,7 @@ def profile_boot(plugin, driver, cell, ios, host_bio):
     try:
         snaps = Snapshots(tmp)
         text = f"{cell.id} {cell.cls} {cell.fio_args(ios=ios)}\n"
-        results, _, error = bench.boot(
+        results, _, error = measure.boot(
             driver, [cell.cls], text, 300 + ios // 100, host_bio,
             qemu_args=["-plugin", f"{plugin},out={tmp}/exit,ctl={snaps.fifo}"],
             append="nokaslr", env={"BENCH_KALLSYMS": "1", "BENCH_SNAP": "1"},
@@ -155,7 +155,7 @@ def profile_boot(plugin, driver, cell, ios, host_bio):
             per_sym[f"[{key}]"] += n
         else:
             per_sym[syms.lookup(int(key, 16))] += n
-    return per_sym, bench.fio_figures(cell, res)["ios"]
+    return per_sym, measure.fio_figures(cell, res)["ios"]
 
 
 def module_of(sym):
@@ -210,12 +210,12 @@ def report(results, drivers, top):
 def main(argv):
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    bench.cell_options(ap, "ram", "profile")
+    measure.cell_options(ap, "ram", "profile")
     ap.add_argument("--ios", default="20000,120000",
                     help="N1,N2: I/Os of the two boots (default 20000,120000)")
     ap.add_argument("--top", type=int, default=40, help="symbols listed (default 40)")
     opts = ap.parse_args(argv)
-    cells, drivers = bench.cell_choices(ap, opts)
+    cells, drivers = measure.cell_choices(ap, opts)
     try:
         n1, n2 = (int(x) for x in opts.ios.split(","))
     except ValueError:
@@ -224,9 +224,9 @@ def main(argv):
         ap.error("--ios wants N1,N2 with 0 < N1 < N2")
 
     if not opts.no_prepare:
-        bench.prepare_guest()
+        measure.prepare_guest()
     plugin = build_plugin()
-    host_bio = bench.host_knows_bio()
+    host_bio = measure.host_knows_bio()
     os.makedirs(opts.out, exist_ok=True)
     results = {}
     for cell in cells:

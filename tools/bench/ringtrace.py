@@ -31,7 +31,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench  # noqa: E402
+import measure  # noqa: E402
+from report import markdown  # noqa: E402
 
 EVENTS = ("virtio_blk_handle_read", "virtio_blk_handle_write",
           "virtio_blk_rw_complete", "virtio_queue_notify")
@@ -105,7 +106,7 @@ def trace_boot(driver, cell, runtime, host_bio):
         for ev in EVENTS:
             args += ["-trace", ev]
         text = f"{cell.id} {cell.cls} {cell.fio_args(runtime=runtime)}\n"
-        results, _, error = bench.boot(driver, [cell.cls], text, 300 + 2 * runtime,
+        results, _, error = measure.boot(driver, [cell.cls], text, 300 + 2 * runtime,
                                        host_bio, qemu_args=args)
         res = results.get(cell.id)
         if error or not res or res["status"] != 0:
@@ -113,7 +114,7 @@ def trace_boot(driver, cell, runtime, host_bio):
         fig = analyse(parse(trace), runtime * 0.7)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    fig["fio_iops"] = bench.fio_figures(cell, res)["iops"]
+    fig["fio_iops"] = measure.fio_figures(cell, res)["iops"]
     fig["path"] = res.get("path")
     return fig
 
@@ -130,23 +131,23 @@ def report(results, drivers):
     for cell_id, by_driver in results.items():
         table = [[label] + [fmt.format(by_driver[d][key]) for d in drivers]
                  for label, key, fmt in rows]
-        out += [f"## {cell_id}", "", bench.markdown(["figure"] + drivers, table), ""]
+        out += [f"## {cell_id}", "", markdown(["figure"] + drivers, table), ""]
     return "\n".join(out)
 
 
 def main(argv):
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    bench.cell_options(ap, "slow", "ringtrace")
+    measure.cell_options(ap, "slow", "ringtrace")
     ap.add_argument("--runtime", type=int, default=10, help="seconds of fio (default 10)")
     opts = ap.parse_args(argv)
-    cells, drivers = bench.cell_choices(ap, opts)
+    cells, drivers = measure.cell_choices(ap, opts)
     if opts.runtime < 2:
         ap.error("--runtime must be at least 2 seconds")
 
     if not opts.no_prepare:
-        bench.prepare_guest()
-    host_bio = bench.host_knows_bio()
+        measure.prepare_guest()
+    host_bio = measure.host_knows_bio()
     os.makedirs(opts.out, exist_ok=True)
     results = {}
     for cell in cells:
