@@ -345,8 +345,9 @@ def write_reports(data, out, doc, doc_path=DOC):
     if doc:
         doc_dir = os.path.dirname(doc_path)
         doc_data = doc_path[:-len(".rst")] + ".json"
-        with open(doc_data, "w") as f:
-            json.dump({k: data[k] for k in DOC_KEYS if k in data}, f, indent=1)
+        with open(doc_data, "w", encoding="utf-8") as f:
+            json.dump({k: data[k] for k in DOC_KEYS if k in data}, f, indent=1,
+                      ensure_ascii=False)
             f.write("\n")
         with open(doc_path, "w") as f:
             f.write(render_rst(data, DOC_IMAGE, rel(doc_data)))
