@@ -15,6 +15,7 @@ N failed"; the exit status is 0 only when nothing failed.
 
 import argparse
 import glob
+import json
 import os
 import re
 import shlex
@@ -351,6 +352,96 @@ def runner(g, state):
           log=f"left: {left}\nloops: {stray}\nprocesses: {procs}")
 
 
+# -- make demo --------------------------------------------------------------
+def demo(g, state):
+    """make demo, short (--seconds 1): every disk of the demo present in
+    its table and its JSON, with the host's probe, the path our driver
+    chose at probe (io_path=auto) and a figure under each of the three
+    drivers, each run on the driver and path it names; the auto path
+    follows the host's offer on every disk, and the clear cases go the
+    way they must (memory and null-co storage offered and on bio, null-co
+    at 2 ms and the rotational loop device not offered and on request);
+    the chart is a PNG.  Nothing compares speeds."""
+    from . import demo as demo_mod
+    from .paths import BENCH_MODULE
+    names = ["demo-runs", "demo-report-names-its-files", "demo-chart-png", "demo-json",
+             "demo-every-disk-in-table", "demo-host-probe", "demo-auto-path",
+             "demo-auto-follows-host", "demo-clear-cases", "demo-three-drivers"]
+    if not (state.get("qemu-build") and state.get("initramfs") and
+            state.get("selftests-build") and state.get("bench-module")):
+        for name in names:
+            g.add(False, name, "QEMU, initramfs, selftests or vblk_bench missing")
+        return
+    work = tempfile.mkdtemp(prefix="vblk-demo-check-", dir="/var/tmp")
+    try:
+        rc, log = sh([PY, os.path.join(TOOLS, "demo.py"), "--seconds", "1", "--out", work],
+                     timeout=1800)
+        g.add(rc == 0, "demo-runs", log=log)
+        png, jpath = os.path.join(work, "demo.png"), os.path.join(work, "demo.json")
+        g.add(re.search(rf"^chart: +{re.escape(png)}$", log, re.M) is not None and
+              re.search(rf"^results: +{re.escape(jpath)}$", log, re.M) is not None,
+              "demo-report-names-its-files", log=log)
+        try:
+            with open(png, "rb") as f:
+                head = f.read(8)
+            g.add(head == b"\x89PNG\r\n\x1a\n" and os.path.getsize(png) > 10000,
+                  "demo-chart-png", log=f"{png}: {head!r}")
+        except OSError as exc:
+            g.add(False, "demo-chart-png", log=str(exc))
+        try:
+            with open(jpath) as f:
+                res = json.load(f)
+            disks = {d["name"]: d for d in res["disks"]}
+            g.add(list(disks) == [s.split(":")[0] for s in demo_mod.DISKS]
+                  and res["seconds"] == 1 and res["ok"] is True, "demo-json",
+                  log=json.dumps(res, indent=1))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            for name in names[3:]:
+                g.add(False, name, log=f"{jpath}: {exc!r}\n{log}")
+            return
+        # Both tables (host and guest; fio) have a row for every disk.
+        rows = {name: len(re.findall(rf"^{name} ", log, re.M)) for name in disks}
+        g.add(len(disks) == len(demo_mod.DISKS) and all(n == 2 for n in rows.values()),
+              "demo-every-disk-in-table", log=f"rows per disk: {rows}\n{log}")
+        bad = [n for n, d in disks.items()
+               if not (isinstance(d["host"].get("offered"), bool) and d["host"].get("media")
+                       and d["host"].get("reason") and "threshold_us" in d["host"])]
+        g.add(not bad, "demo-host-probe", log=f"no probe for {bad}\n{log}")
+        bad = [n for n, d in disks.items()
+               if d["auto"].get("path") not in ("bio", "request")
+               or not d["auto"].get("reason") or d["auto"].get("driver") != BENCH_MODULE]
+        g.add(not bad, "demo-auto-path", log=f"no auto path for {bad}\n{log}")
+        # The guest follows the bit: bio and "host hint" when offered and
+        # negotiated, request and "module default" when not.
+        want = {True: ("bio", "host hint", "1"), False: ("request", "module default", "0")}
+        bad = [f"{n}: host offered {d['host'].get('offered')}, guest {d['auto']}"
+               for n, d in disks.items()
+               if (d["auto"].get("path"), d["auto"].get("reason"), d["auto"].get("bio_bit"))
+               != want.get(d["host"].get("offered"))]
+        g.add(not bad, "demo-auto-follows-host", log="\n".join(bad))
+        clear = {"ram": True, "nullfast": True, "nullslow": False, "looprot": False}
+        bad = [f"{n}: host {disks.get(n, {}).get('host')}, guest {disks.get(n, {}).get('auto')}"
+               for n, offered in clear.items()
+               if n not in disks or disks[n]["host"].get("offered") is not offered
+               or disks[n]["auto"].get("path") != want[offered][0]]
+        g.add(not bad, "demo-clear-cases", log="\n".join(bad))
+        expect = {"stock": ("virtio_blk", "stock"), "request": (BENCH_MODULE, "request"),
+                  "bio": (BENCH_MODULE, "bio")}
+        bad = []
+        for n, d in disks.items():
+            for job in res["jobs"]:
+                for drv, (module, path) in expect.items():
+                    r = d["runs"].get(job, {}).get(drv) or {}
+                    if (r.get("driver"), r.get("path")) != (module, path) or \
+                            r.get("status") != 0 or not isinstance(r.get("iops"), int) \
+                            or r["iops"] <= 0:
+                        bad.append(f"{n} {job} {drv}: {r}")
+        g.add(not bad and set(res["jobs"]) == {"randread"}, "demo-three-drivers",
+              log="\n".join(bad))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 # -- installation -----------------------------------------------------------
 def install(g, state, timeout):
     """make install (INSTALL_MOD_PATH and DESTDIR) and dkms add/build/install
@@ -482,6 +573,7 @@ def main():
     run_group("host-vmtests", host_script, state, "vmtests_test.py", False)
     run_group("bench-guest", host_script, state, "bench_guest_test.py", True)
     run_group("runner", runner, state)
+    run_group("demo", demo, state)
     run_group("install", install, state, opts.timeout)
     for name, args, tests in guests:
         run_group(f"guest:{name}", guest_tests, state, args, tests, opts.timeout)
