@@ -7,16 +7,17 @@
 #
 # First every virtio disk is bound to our module with io_path=auto, the
 # choice it makes by itself at probe; per disk:
-#   DEMO-AUTO NAME dev=/dev/vdX driver=D bio_bit=0|1 rotational=0|1 path=P reason=WHY
+#   DEMO-AUTO NAME dev=/dev/vdX driver=D path=P bio_bit=0|1 rotational=0|1 reason=WHY
 # Then, for each driver of DEMO_DRIVERS (default "stock request bio":
 # the stock virtio_blk, ours with io_path=request, ours with io_path=bio),
-# every disk is rebound to it and each fio job of $DEMO_JOBS (lines
-# "JOB FIO-ARGUMENTS...") runs on each disk for $DEMO_SECONDS seconds:
+# every disk is rebound to it and each fio job of the file $DEMO_JOBS
+# (default /vblk/files/demo-jobs; lines "JOB FIO-ARGUMENTS...") runs on
+# each disk for $DEMO_SECONDS seconds:
 #   DEMO-RUN NAME DRIVER JOB dev=/dev/vdX driver=D path=P status=S iops=N
 # (path "stock": the in-tree driver has no io_path file; status is fio's
-# exit status, iops its read IOPS).  A driver the disks cannot be bound
-# to gives "DEMO-BIND DRIVER failed" and no runs.  Exits non-zero when a
-# binding or a run failed.
+# exit status, or 1 when its report has an error; iops its read IOPS).
+# A driver the disks cannot be bound to gives "DEMO-BIND DRIVER failed"
+# and no runs.  Exits non-zero when a binding or a run failed.
 . /selftests/test_common.sh
 
 VIRTIO_BLK_DEVICE_ID=0x0002
@@ -99,11 +100,11 @@ for drv in ${DEMO_DRIVERS:-stock request bio}; do
 				</dev/null >/tmp/demo.fio 2>/tmp/demo.err
 			status=$?
 			iops=$(cut -d';' -f8 /tmp/demo.fio)
-			[ "$status" = 0 ] && [ "$(cut -d';' -f5 /tmp/demo.fio)" = 0 ] || {
-				status=${status#0}
-				status=${status:-1}
-				sed 's/^/# /' /tmp/demo.err
-			}
+			# fio can exit 0 with an error in its report.
+			if [ "$status" = 0 ] && [ "$(cut -d';' -f5 /tmp/demo.fio)" != 0 ]; then
+				status=1
+			fi
+			[ "$status" = 0 ] || sed 's/^/# /' /tmp/demo.err /tmp/demo.fio
 			echo "DEMO-RUN $name $drv $job dev=$dev $(facts "${dev#/dev/}")" \
 				"status=$status iops=${iops:-none}"
 			[ "$status" = 0 ] || rc=1
