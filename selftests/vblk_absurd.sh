@@ -224,23 +224,25 @@ discards() {
 	fi
 }
 
-# plug NAME: attach a hotplug=1 disk, wait until the driver took it or
-# gave up, and print the virtio device it became.
+# plugged_done NAME: the virtio device that appeared since $before is in
+# $new, and the driver has taken it as disk NAME or given up on it.
+plugged_done() {
+	local v
+	for v in /sys/bus/virtio/devices/virtio*; do
+		echo "$before" | grep -qx "${v##*/}" || new=${v##*/}
+	done
+	[ -n "$new" ] || return 1
+	vblk_dev "$1" >/dev/null ||
+		dmesg | grep -q "virtio_blk $new: probe with driver virtio_blk failed"
+}
+
+# plug NAME: attach a hotplug=1 disk, wait (30 s at most) until the driver
+# took it or gave up, and print the virtio device it became.
 plug() {
-	local before v new='' n=0
+	local before new=''
 	before=$(ls /sys/bus/virtio/devices)
 	vblk_host plug "$1" >/dev/null || return 1
-	while [ $n -lt 300 ]; do
-		for v in /sys/bus/virtio/devices/virtio*; do
-			echo "$before" | grep -qx "${v##*/}" || new=${v##*/}
-		done
-		if [ -n "$new" ]; then
-			vblk_dev "$1" >/dev/null && break
-			dmesg | grep -q "virtio_blk $new: probe with driver virtio_blk failed" && break
-		fi
-		n=$((n + 1))
-		sleep 0.1
-	done
+	vblk_until 30 plugged_done "$1"
 	[ -n "$new" ] && echo "$new"
 }
 

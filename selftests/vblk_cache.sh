@@ -13,6 +13,7 @@
 
 dev=$(vblk_data_disk) || fail "no data disk"
 sys=$(vblk_sys "$dev")
+vblk_keep_path "$sys"
 ct=$(cat "$sys/cache_type")
 case $ct in
 "write back"|"write through") ;;
@@ -61,4 +62,5 @@ for m in $modes; do
 done
 unset IFS
 [ "$modes" != "$ct" ] && echo "$ct" >"$sys/cache_type"
+vblk_put_back_path "$sys"
 exit $KSFT_PASS

@@ -35,8 +35,7 @@ for name in $disks; do
 	    --ioengine=libaio --direct=1 --time_based --runtime=60 \
 	    --output=/tmp/vblk_hp.$name >/dev/null 2>&1 &
 	fiopid=$!
-	sleep 2
-	kill -0 $fiopid 2>/dev/null || fail "$name: fio did not run"
+	vblk_wait 30 "$name: fio I/O in flight" vblk_busy $(vblk_inflight_files "$sys")
 
 	# A failed reply is logged, not fatal by itself (it failed once in
 	# make check without saying why): the disk must go away regardless.

@@ -19,6 +19,7 @@ BATCHES=100
 vblk_require ours
 dev=$(vblk_data_disk) || fail "no data disk"
 sys=$(vblk_sys "$dev")
+vblk_keep_path "$sys"
 vblk_debugfs
 queues=/sys/kernel/debug/virtio_blk/${dev#/dev/}/queues
 [ -r "$queues" ] || fail "no $queues"
@@ -61,4 +62,5 @@ for p in $(vblk_paths "$sys"); do
 	[ "$2" -le $((BATCHES + BATCHES / 10)) ] ||
 		fail "$p: $2 notifications for $BATCHES plugged batches"
 done
+vblk_put_back_path "$sys"
 exit $KSFT_PASS

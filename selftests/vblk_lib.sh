@@ -130,6 +130,30 @@ vblk_busy() {
 	! vblk_idle "$@"
 }
 
+# vblk_keep_path SYS: remember the disk's path and why, so that the test
+# leaves it as it found it (vblk_put_back_path): the next test in the
+# guest may check what the driver chose by itself.
+vblk_keep_path() {
+	_vblk_kept_path=
+	_vblk_kept_reason=
+	vblk_ours || return 0
+	_vblk_kept_path=$(cat "$1/io_path")
+	_vblk_kept_reason=$(cat "$1/io_path_reason")
+}
+
+# vblk_put_back_path SYS: the path vblk_keep_path saw, chosen the same way
+# where the driver allows: the automatic choice again (io_path "auto")
+# when that was it, else that path.  Fails the test when it cannot.
+vblk_put_back_path() {
+	[ -n "$_vblk_kept_path" ] || return 0
+	case $_vblk_kept_reason in
+	"host hint"|"module default") echo auto >"$1/io_path" ;;
+	*) echo "$_vblk_kept_path" >"$1/io_path" ;;
+	esac
+	[ "$(cat "$1/io_path")" = "$_vblk_kept_path" ] ||
+		fail "${1##*/}: cannot put the path back to $_vblk_kept_path ($_vblk_kept_reason)"
+}
+
 # vblk_each_path SETUP RUN: the loop of a test that runs on every
 # writable disk and on every path the disk runs (vblk_test_paths).  Per
 # disk it sets sys (/sys/block/vdX), dev (/dev/vdX), vd (vdX), inflight
@@ -138,9 +162,9 @@ vblk_busy() {
 # checks were), and calls the function SETUP; per path it switches the
 # disk to it, sets p and tag ("vdX PATH"), calls the function RUN, then
 # waits (30 s at most) until nothing is in flight.  The disk's path is
-# put back afterwards.  Fails the test when there is no writable disk.
+# put back afterwards (vblk_put_back_path).  Fails the test when there is no writable disk.
 vblk_each_path() {
-	local _vblk_setup=$1 _vblk_run=$2 _vblk_orig _vblk_n=0
+	local _vblk_setup=$1 _vblk_run=$2 _vblk_n=0
 	for sys in $(vblk_writable); do
 		dev=/dev/${sys##*/}
 		vd=${sys##*/}
@@ -153,8 +177,7 @@ vblk_each_path() {
 			verify=--verify=null
 			how="unverified (null-co)"
 		fi
-		_vblk_orig=
-		vblk_ours && _vblk_orig=$(cat "$sys/io_path")
+		vblk_keep_path "$sys"
 		$_vblk_setup
 		for p in $(vblk_test_paths "$sys"); do
 			tag="$vd $p"
@@ -164,8 +187,7 @@ vblk_each_path() {
 			vblk_wait 30 "$tag: nothing in flight" vblk_idle $inflight
 			_vblk_n=$((_vblk_n + 1))
 		done
-		[ -z "$_vblk_orig" ] || vblk_set_path "$sys" "$_vblk_orig" ||
-			fail "$vd: cannot put the path back to $_vblk_orig"
+		vblk_put_back_path "$sys"
 	done
 	[ $_vblk_n -gt 0 ] || fail "no writable disk"
 }

@@ -17,6 +17,7 @@ vblk_require /sys/power/pm_test
 grep -qw freeze /sys/power/state || fail "needs suspend to idle (freeze in /sys/power/state)"
 dev=$(vblk_data_disk) || fail "no data disk"
 sys=$(vblk_sys "$dev")
+vblk_keep_path "$sys"
 
 echo devices >/sys/power/pm_test || fail "cannot set pm_test"
 paths=current
@@ -27,11 +28,12 @@ for p in $paths; do
 	    --ioengine=libaio --direct=1 --size=16M --runtime=8 --time_based \
 	    --verify=crc32c --verify_fatal=1 --output=/tmp/vblk_pm.fio >/dev/null 2>&1 &
 	fiopid=$!
-	sleep 2
+	vblk_wait 30 "$p: fio I/O in flight" vblk_busy $(vblk_inflight_files "$sys")
 	echo freeze >/sys/power/state || { echo none >/sys/power/pm_test; fail "$p: suspend failed"; }
 	wait $fiopid || { echo none >/sys/power/pm_test; fail "$p: fio failed across suspend"; }
 	grep -q "err= 0" /tmp/vblk_pm.fio || fail "$p: fio reported errors"
 	ktap_log "$p: frozen and restored under verified I/O"
 done
 echo none >/sys/power/pm_test
+vblk_put_back_path "$sys"
 exit $KSFT_PASS

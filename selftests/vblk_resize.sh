@@ -17,6 +17,7 @@ sized() {
 
 dev=$(vblk_data_disk) || fail "no data disk"
 sys=$(vblk_sys "$dev")
+vblk_keep_path "$sys"
 name=$(cat "$sys/serial")
 
 paths=current
@@ -46,4 +47,5 @@ for p in $paths; do
 	cmp -s /tmp/vblk_resize.ref /tmp/vblk_resize.got || fail "$p: last block differs"
 	ktap_log "$p: grew to $new bytes under I/O"
 done
+vblk_put_back_path "$sys"
 exit $KSFT_PASS

@@ -15,6 +15,7 @@
 vblk_require ours
 dev=$(vblk_data_disk) || fail "no data disk"
 sys=$(vblk_sys "$dev")
+vblk_keep_path "$sys"
 switches=${VBLK_SWITCHES:-120}
 lbs=$(cat "$sys/queue/logical_block_size")
 done_flag=/tmp/vblk_switch.done
@@ -90,4 +91,5 @@ fi
 # udev may be probing the disk after the last writer closed it.
 vblk_settle
 vblk_wait_idle 5 "$dev" "$sys/inflight"
+vblk_put_back_path "$sys"
 exit $KSFT_PASS

@@ -8,9 +8,8 @@ scripts in selftests/host/), runner (the VM runner's own failure
 detection), install (make install and dkms into the guest's module tree,
 and a guest that must load the module by itself), and one group per guest
 that the selftests declare (kselftests in a guest; tools/vblk/vmtests.py).
-A missing
-prerequisite is a failed test, never a skip.  The last line is "N passed,
-N failed"; the exit status is 0 only when nothing failed.
+A missing prerequisite is a failed test, never a skip.  The last line is
+"N passed, N failed"; the exit status is 0 only when nothing failed.
 """
 
 import argparse
@@ -540,7 +539,8 @@ def guest_tests(g, state, args, tests, timeout):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", help="run only groups whose name contains this")
+    ap.add_argument("--only", help="run only groups whose name contains this "
+                    "(several: separated by commas)")
     ap.add_argument("--timeout", type=int, default=600, help="per guest run, seconds")
     opts = ap.parse_args()
 
@@ -549,7 +549,8 @@ def main():
     groups = []
 
     def run_group(name, fn, *args):
-        if opts.only and opts.only not in name and name != "prepare":
+        if opts.only and name != "prepare" and \
+                not any(w in name for w in opts.only.split(",")):
             return
         g = Group(name)
         out(f"# {name}")
