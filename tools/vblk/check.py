@@ -132,6 +132,7 @@ def static(g, state):
     # in the guest that runs them, as a failed test.
     scripts = sorted(glob.glob(os.path.join(ROOT, "selftests", "*.sh")) +
                      glob.glob(os.path.join(ROOT, "tools", "bench", "*.sh")) +
+                     glob.glob(os.path.join(TOOLS, "guest", "*.sh")) +
                      [os.path.join(TOOLS, "guest", "init")])
     bad = [f"{os.path.relpath(s, ROOT)}: {log.strip()}"
            for s in scripts for rc, log in [sh(["sh", "-n", s])] if rc]
