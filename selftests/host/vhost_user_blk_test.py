@@ -282,11 +282,24 @@ class Device(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        # A set-up that fails fails each test of the class, with the reason
+        # (pycotap would not print an exception raised here).
+        cls.broken = None
         tmp = tempfile.TemporaryDirectory(prefix="vhost-unit-")
         cls.addClassCleanup(tmp.cleanup)
-        cls.fe = Frontend(list(cls.ARGS), tmp.name)
-        cls.addClassCleanup(cls.fe.close)
-        cls.offered, cls.proto = cls.fe.handshake()
+        try:
+            cls.fe = None
+            cls.fe = Frontend(list(cls.ARGS), tmp.name)
+            cls.addClassCleanup(cls.fe.close)
+            cls.offered, cls.proto = cls.fe.handshake()
+        except Exception as exc:
+            cls.broken = f"back end set-up failed: {type(exc).__name__}: {exc}"
+            if cls.fe:
+                cls.broken += f"\n--- back end log:\n{tail(cls.fe.log_text())}"
+
+    def setUp(self):
+        if self.broken:
+            self.fail(self.broken)
 
     def why(self, text):
         """@text and the back end's log tail, for a failure's message."""
