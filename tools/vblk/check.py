@@ -198,11 +198,13 @@ def qtest(g, state):
 
 # -- host-side tests --------------------------------------------------------
 def host_script(g, state, name, needs_qemu):
-    """A KTAP script in selftests/host/: probe_matrix.py (the host's probe
-    without a guest), vhost_user_blk_test.py (the test back end alone),
-    bench_report_test.py (the benchmark's verdicts and reports),
+    """A unittest script in selftests/host/: probe_matrix.py (the host's
+    probe without a guest), vhost_user_blk_test.py (the test back end
+    alone), bench_report_test.py (the benchmark's verdicts and reports),
     vmtests_test.py (how the selftests' guest declarations are read),
-    bench_guest_test.py (the benchmark's runs in a guest, tiny)."""
+    bench_guest_test.py (the benchmark's runs in a guest, tiny).  Its TAP
+    (pycotap) gives a test's output and failure after its result line;
+    a skip is a failure."""
     stem = name[:-3]
     if needs_qemu and not (state.get("qemu-build") and state.get("firmware")):
         g.add(False, stem, "QEMU build missing")
@@ -211,18 +213,25 @@ def host_script(g, state, name, needs_qemu):
     rc, log = sh([PY, script], timeout=600)
     plan = re.search(r"^1\.\.(\d+)$", log, re.M)
     results = []
-    comments = []
+    held, comments = None, []       # the last result, until its explanation is read
+
+    def add():
+        ok, test, skip = held
+        results.append(ok and not skip)
+        g.add(results[-1], test, log="\n".join(comments + ([skip] if skip else [])))
+
     for line in log.splitlines():
-        m = re.match(r"^(ok|not ok) \d+ (?:__main__\.)?(.*)$", line)
+        m = re.match(r"^(ok|not ok) \d+ (?:__main__\.)?(.*?)(?: # (SKIP\b.*))?$", line)
         if m:
-            results.append(m.group(1) == "ok")
-            g.add(results[-1], m.group(2), log="\n".join(comments))
-            comments = []
+            if held:
+                add()
+            for c in comments if not held else []:
+                g.comment(c)            # before any result
+            held, comments = (m.group(1) == "ok", m.group(2), m.group(3)), []
         elif line.startswith("#"):
-            comments.append(line[1:].strip())
-    # unittest (pycotap) reports a failure after its result line.
-    for c in comments:
-        g.comment(c)
+            comments.append(line[2:].rstrip() if line.startswith("# ") else line[1:].strip())
+    if held:
+        add()
     if not plan or int(plan.group(1)) != len(results) or (rc != 0 and all(results)):
         g.add(False, f"{stem}-complete", log=log)
 
