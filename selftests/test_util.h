@@ -140,7 +140,8 @@ static inline int vblk_disk_has_role(const char *name, const char *role)
 {
 	char word[96], got[64];
 
-	snprintf(word, sizeof(word), "%s:", name);
+	if (snprintf(word, sizeof(word), "%s:", name) >= (int)sizeof(word))
+		return 0;
 	return !vblk_env_word("VBLK_DISK_ROLES", word, got, sizeof(got)) &&
 	       !strcmp(got, role);
 }
@@ -154,7 +155,8 @@ static inline int vblk_disk_expect(const char *name, const char *key,
 {
 	char word[96];
 
-	snprintf(word, sizeof(word), "%s:%s=", name, key);
+	if (snprintf(word, sizeof(word), "%s:%s=", name, key) >= (int)sizeof(word))
+		return -1;
 	return vblk_env_word("VBLK_DISK_EXPECT", word, buf, len);
 }
 

@@ -29,6 +29,7 @@ class Disk:
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,20}", self.name):
             raise ValueError(f"bad disk name '{self.name}'")
         self.opts, self.dev, self.blk, self.vhost, self.expect = {}, {}, {}, [], {}
+        self.errors = []
         for kv in (parts[2].split(",") if len(parts) > 2 and parts[2] else []):
             key, sep, val = kv.partition("=")
             if not sep:
@@ -41,6 +42,8 @@ class Disk:
                 if self.cls != "vhost":
                     raise ValueError(f"'{key}' is for vhost disks only, in '{spec}'")
                 self.vhost.append((key, val))
+            elif key.startswith("err."):
+                self.errors += self._error_rules(spec, key[4:], val)
             elif key.startswith("expect."):
                 # What a test should find on the disk, for the guest only.
                 if not re.fullmatch(r"[a-z][a-z0-9-]*", key[7:]) or \
@@ -70,6 +73,35 @@ class Disk:
         self.backend = None
         self.backend_log = None
         self.sock = None
+
+    # err.KIND=SECTOR[+SECTOR...]: QEMU's blkdebug fails with EIO every
+    # read (or write) that covers one of these 512-byte sectors, or only
+    # the first one with the -once kinds.
+    ERRORS = {"read": ("read", False), "write": ("write", False),
+              "read-once": ("read", True), "write-once": ("write", True)}
+
+    def _error_rules(self, spec, kind, val):
+        if kind not in self.ERRORS:
+            raise ValueError(f"unknown error kind 'err.{kind}' in '{spec}': want "
+                             f"{', '.join('err.' + k for k in self.ERRORS)}")
+        if self.cls in ("null", "vhost"):
+            raise ValueError(f"err.{kind} is for disks backed by an image file, in '{spec}'")
+        if not re.fullmatch(r"\d+(\+\d+)*", val):
+            raise ValueError(f"err.{kind}={val} in '{spec}': want SECTOR[+SECTOR...]")
+        iotype, once = self.ERRORS[kind]
+        return [(iotype, int(sector), once) for sector in val.split("+")]
+
+    def _blkdebug(self, proto, target):
+        """The protocol node's keys, below a blkdebug node with the
+        disk's error rules when it has any."""
+        if not self.errors:
+            return f"file.driver={proto},file.filename={target}"
+        keys = [f"file.driver=blkdebug,file.image.driver={proto},file.image.filename={target}"]
+        for i, (iotype, sector, once) in enumerate(self.errors):
+            rule = f"file.inject-error.{i}"
+            keys.append(f"{rule}.event={iotype}_aio,{rule}.iotype={iotype},{rule}.errno=5,"
+                        f"{rule}.sector={sector},{rule}.once={'on' if once else 'off'}")
+        return ",".join(keys)
 
     def _loop_setup(self, backing, rotational):
         self.loop = run(["losetup", "-f", "--show", backing]).stdout.strip()
@@ -151,8 +183,7 @@ class Disk:
                 else:
                     raise RuntimeError(f"{self.partdev} did not appear")
                 target, proto = self.partdev, "host_device"
-            bd = (f"driver=raw,node-name={node},file.driver={proto},"
-                  f"file.filename={target}")
+            bd = f"driver=raw,node-name={node},{self._blkdebug(proto, target)}"
         for key, val in self.blk.items():
             bd += f",{key}={val}"
         return bd
