@@ -13,6 +13,8 @@
 #                 INSTALL_MOD_PATH=DIR (or DESTDIR=DIR) under DIR
 #   make uninstall  remove what make install put there (same variables)
 #   make docs     the HTML documentation in out/docs (Sphinx, warnings fail)
+#   make deb      the Debian package vblk-adaptive-dkms (DKMS sources, the
+#                 initramfs hook) in out/deb, built offline with dpkg-deb
 #
 # demo and check install what they need on a Debian 12 host by themselves
 # (tools/host-setup.sh) and keep downloads and builds in /var/cache.
@@ -59,6 +61,9 @@ docs:
 	$(PYTHON) -m sphinx -W --keep-going -q -b html -d out/docs/.doctrees \
 		Documentation out/docs
 
+deb:
+	bash tools/mkdeb.sh
+
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
 	$(MAKE) -C selftests clean
@@ -79,4 +84,4 @@ demo: setup
 bench: setup
 	$(PYTHON) tools/bench/bench.py
 
-.PHONY: all modules install uninstall docs clean module setup check demo bench
+.PHONY: all modules install uninstall docs deb clean module setup check demo bench
