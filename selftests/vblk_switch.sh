@@ -1,11 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Live path switching: at least 100 switches of io_path while fio writes
-# (direct and buffered, with flushes) and verifies on the raw disk, then
-# as many again with an ext4 filesystem mounted on it (written with
-# fsync, verified, checked again after a remount).  Any I/O error, any
-# verification failure or any failed switch fails the test.
+# Live path switching: 1,000 switches of io_path at random intervals
+# (0 to 40 ms, from a logged seed; VBLK_SWITCH_SEED repeats it) while fio
+# writes (direct and buffered, flushing every few writes) and verifies on
+# the raw disk, then 200 more with an ext4 filesystem mounted on it
+# (written with fsync, verified, checked again after a remount).  Any I/O
+# error, any verification failure or any failed switch fails the test.
+# 1,200 switches with fio runs between them take minutes under emulation.
+# vmtest timeout 600
 #
 # vmtest guest ours-capable --driver ours
 # vmtest disk d1 ram size=64M dev.num-queues=2 dev.bio=on
@@ -16,20 +19,26 @@ vblk_require ours
 dev=$(vblk_data_disk) || fail "no data disk"
 sys=$(vblk_sys "$dev")
 vblk_keep_path "$sys"
-switches=${VBLK_SWITCHES:-120}
+switches=${VBLK_SWITCHES:-1000}
+fs_switches=${VBLK_FS_SWITCHES:-200}
+seed=${VBLK_SWITCH_SEED:-$(( $(date +%s) % 100000 + 1 ))}
+ktap_log "switch intervals from seed $seed"
 lbs=$(cat "$sys/queue/logical_block_size")
 done_flag=/tmp/vblk_switch.done
 
-# start_switcher N: switch N times in the background ($switcher).
+# start_switcher N: switch N times in the background ($switcher), each
+# after a pause of 0 to 40 ms drawn from $seed.
 start_switcher() {
 	rm -f $done_flag
 	(
 		i=0
+		r=$seed
 		while [ $i -lt "$1" ]; do
 			[ $((i % 2)) = 0 ] && p=bio || p=request
 			echo $p >"$sys/io_path" || exit 1
 			[ "$(cat "$sys/io_path")" = $p ] || exit 1
-			sleep 0.03
+			r=$(( (r * 1103515245 + 12345) % 2147483648 ))
+			sleep "$(printf '0.%03d' $((r % 41)))"
 			i=$((i + 1))
 		done
 		: >$done_flag
@@ -63,10 +72,15 @@ ktap_log "raw: $switches switches over $runs verified fio runs on $dev"
 # Mounted: a filesystem on the disk, files written with fsync and
 # verified during the switches, then checked again after a remount.
 mnt=/tmp/vblk_switch.mnt
-if command -v mke2fs >/dev/null && modprobe ext4 2>/dev/null &&
-   mke2fs -F "$dev" >/dev/null 2>&1 && mkdir -p $mnt &&
-   mount -t ext4 "$dev" $mnt; then
-	start_switcher "$switches"
+vblk_require mke2fs
+modprobe ext4 2>/dev/null || grep -qw ext4 /proc/filesystems || fail "no ext4 in the guest"
+# 4 KiB blocks: a small filesystem would get 1 KiB ones, which a disk
+# with 4 KiB logical blocks cannot mount.
+mke2fs -F -b 4096 "$dev" >/dev/null 2>&1 || fail "mke2fs $dev failed"
+mkdir -p $mnt
+mount -t ext4 "$dev" $mnt || fail "mounting $dev failed"
+{
+	start_switcher "$fs_switches"
 	runs=0
 	while [ ! -e $done_flag ] || [ $runs = 0 ]; do
 		fio --output=/tmp/vblk_switch.fio --directory=$mnt --name=fs \
@@ -83,10 +97,8 @@ if command -v mke2fs >/dev/null && modprobe ext4 2>/dev/null &&
 	mount -t ext4 "$dev" $mnt || fail "remount failed"
 	[ "$(cat $mnt/fs.* | md5sum)" = "$sum" ] || { umount $mnt; fail "files changed across remount"; }
 	umount $mnt
-	ktap_log "mounted: $switches switches over $runs verified fio runs"
-else
-	ktap_log "no ext4 or mke2fs: mounted phase skipped"
-fi
+	ktap_log "mounted: $fs_switches switches over $runs verified fio runs"
+}
 
 # udev may be probing the disk after the last writer closed it.
 vblk_settle

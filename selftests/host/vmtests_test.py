@@ -95,6 +95,19 @@ class Declarations(unittest.TestCase):
             self.write("t.sh", text)
             self.assertRefused([line])
 
+    def test_a_timeout_follows_the_test_into_every_guest(self):
+        self.write("a.sh", "# vmtest timeout 600\n# vmtest guest g1 --driver ours\n"
+                   "# vmtest disk d ram\n")
+        self.write("b.sh", "# vmtest guest g2 --driver stock\n# vmtest disk d ram\n"
+                   "# vmtest run a.sh\n")
+        self.assertEqual([(n, t) for n, _, t in vmtests.guests(self.dir)],
+                         [("g1", ["a.sh:600"]), ("g2", ["b.sh", "a.sh:600"])])
+
+    def test_bad_timeouts_are_refused(self):
+        for words in ("", "0", "x", "10 20", "3601", "-5"):
+            self.write("t.sh", f"# vmtest timeout {words}\n")
+            self.assertRefused(["t.sh:1", "SECONDS"])
+
     def test_guests_come_sorted_by_name(self):
         self.write("a.sh", "# vmtest guest zz --driver ours\n# vmtest disk d file\n")
         self.write("b.sh", "# vmtest guest aa --driver ours\n# vmtest disk d ram\n")
@@ -164,7 +177,7 @@ class Project(unittest.TestCase):
         self.assertEqual(len(names), len(set(names)))
         for name, args, tests in guests:
             self.assertIn("--disk", args, name)
-            for t in tests:
+            for t in (t.split(":")[0] for t in tests):
                 self.assertTrue(os.path.exists(os.path.join(ROOT, "selftests", t)) or
                                 os.path.exists(os.path.join(ROOT, "selftests", t + ".c")),
                                 f"{name}: no test {t}")

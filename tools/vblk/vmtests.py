@@ -22,6 +22,11 @@ two names for the same guest are an error too, so every distinct guest
 boots once.  Within a guest, the declaring tests run in the order of
 their file names, each followed by its ``vmtest run`` tests.
 
+``vmtest timeout SECONDS`` gives the test of the file another limit than
+the 120 s of selftests/settings, wherever it runs (the guest's runner
+takes ``NAME:SECONDS``): for a test whose work, not its waiting, takes
+long under emulation.
+
 Each disk is checked as tools/vmrun would take it (class, keys such as
 ``role=WORD`` and ``expect.WORD=VALUE``) before anything boots.
 """
@@ -54,9 +59,10 @@ def _disk_arg(where, words):
     return "--disk", ":".join([name, cls] + ([",".join(keys)] if keys else []))
 
 
-def parse_file(path):
+def parse_file(path, settings=None):
     """The guests one test file declares: [(name, [vmrun args], [tests to run
-    after it])]."""
+    after it])].  Its timeout, if it declares one, goes into the dict
+    @settings."""
     guests = []
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
@@ -108,8 +114,15 @@ def parse_file(path):
             if not words:
                 raise DeclError(f"{where}: want 'vmtest run TEST...'")
             guests[-1][2].extend(words)
+        elif kind == "timeout":
+            if len(words) != 1 or not re.fullmatch(r"[1-9]\d{0,3}", words[0]) or \
+                    int(words[0]) > 3600:
+                raise DeclError(f"{where}: want 'vmtest timeout SECONDS' (1 to 3600)")
+            if settings is not None:
+                settings["timeout"] = int(words[0])
         else:
-            raise DeclError(f"{where}: unknown 'vmtest {kind}' (guest, with, disk or run)")
+            raise DeclError(f"{where}: unknown 'vmtest {kind}' "
+                            "(guest, with, disk, run or timeout)")
     return guests
 
 
@@ -118,11 +131,16 @@ def declared(selftests):
     [(name, args, [tests])], sorted by name."""
     guests = {}
     origin = {}
+    timeouts = {}
     for fname in sorted(os.listdir(selftests)):
         if not TEST_FILE.match(fname):
             continue
         test = fname[:-2] if fname.endswith(".c") else fname
-        for name, args, extra in parse_file(os.path.join(selftests, fname)):
+        settings = {}
+        found = parse_file(os.path.join(selftests, fname), settings)
+        if "timeout" in settings:
+            timeouts[test] = settings["timeout"]
+        for name, args, extra in found:
             if name in guests and guests[name][0] != args:
                 raise DeclError(f"guest {name}: {fname} declares it differently from "
                                 f"{origin[name]}")
@@ -135,7 +153,8 @@ def declared(selftests):
         if other != name:
             raise DeclError(f"guests {other} and {name} are the same guest: "
                             "declare it under one name")
-    return [(name, args, tests) for name, (args, tests) in sorted(guests.items())]
+    return [(name, args, [f"{t}:{timeouts[t]}" if t in timeouts else t for t in tests])
+            for name, (args, tests) in sorted(guests.items())]
 
 
 def guests(selftests):
