@@ -17,7 +17,7 @@ OURS=/etc/apt/sources.list.d/vblk-adaptive.sources
 BASE_PKGS="build-essential pkg-config ninja-build libglib2.0-dev libfdt-dev
 	python3-venv python3-matplotlib flex bison bzip2 xz-utils zstd cpio
 	busybox-static fio seabios sparse perl udev kmod e2fsprogs fdisk dkms
-	util-linux dpkg-dev dwarves ipxe-qemu btrfs-progs python3-sphinx"
+	util-linux dpkg-dev dwarves ipxe-qemu btrfs-progs python3-sphinx mmdebstrap"
 # Packages that must come from bookworm-backports, installed one by one
 # (-t bookworm-backports would also upgrade systemd, udev, ...).
 BP_PKGS="meson python3-pycotap"
