@@ -6,7 +6,8 @@ builds), static (checkpatch, W=1 + sparse, QEMU checkpatch on the series),
 qtest (QEMU's virtio-blk qtests), host-probe and host-vhost (host-side
 scripts in selftests/host/), runner (the VM runner's own failure
 detection), install (make install and dkms into the guest's module tree,
-and a guest that must load the module by itself), and one group per guest
+and a guest that must load the module by itself), debian-guest (the Debian
+package in a real Debian guest: tools/vblk/debguest.py), and one group per guest
 that the selftests declare (kselftests in a guest; tools/vblk/vmtests.py).
 A missing prerequisite is a failed test, never a skip.  The last line is
 "N passed, N failed"; the exit status is 0 only when nothing failed.
@@ -24,7 +25,7 @@ import subprocess
 import tempfile
 import time
 
-from . import vmtests
+from . import debguest, vmtests
 from .paths import CACHE, FIRMWARE, PYTHON, QEMU_BUILD, QEMU_SRC, ROOT, SELFTESTS, TOOLS, \
     kernel_env
 
@@ -587,6 +588,7 @@ def main():
     run_group("runner", runner, state)
     run_group("demo", demo, state)
     run_group("install", install, state, opts.timeout)
+    run_group("debian-guest", debguest.run, state)
     for name, args, tests in guests:
         run_group(f"guest:{name}", guest_tests, state, args, tests, opts.timeout)
     out(f"1..{len(groups)}")
