@@ -22,7 +22,7 @@
 # vmtest disk loopnr loop-nonrot dev.bio-latency-threshold-us=100000 expect.bio=1
 # vmtest disk looprot loop-rot dev.bio-latency-threshold-us=100000 expect.bio=0
 # vmtest disk part part dev.bio-latency-threshold-us=100000 expect.bio=1
-# vmtest disk nullfast null expect.bio=1
+# vmtest disk nullfast null dev.bio-latency-threshold-us=100000 expect.bio=1
 # vmtest disk nullslow null latency-ns=2000000 expect.bio=0
 # vmtest disk stuck null size=1M latency-ns=1000000000 expect.bio=0 \
 #     expect.probe=gave-up

@@ -29,6 +29,7 @@ noise, not results.  Run the full benchmark on a quiet machine.
 import argparse
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -90,6 +91,10 @@ def parse_args(argv):
                     help="write Documentation/block/virtio_blk-adaptive-results.rst "
                          "(default: yes for a full run, no with --quick or for "
                          "the reports of a quick run)")
+    ap.add_argument("--disk-prop", action="append", default=[], metavar="CLASS:PROP=VAL",
+                    help="a virtio-blk-pci property for the disk of CLASS, e.g. "
+                         "ram:bio-latency-threshold-us=100000 (repeatable; the "
+                         "results record it)")
     ap.add_argument("--no-prepare", action="store_true",
                     help="skip the build steps (everything already built)")
     ap.add_argument("--from-json", metavar="FILE",
@@ -111,6 +116,13 @@ def parse_args(argv):
             ap.error(f"unknown {what}: {', '.join(bad)} (known: {', '.join(allowed)})")
         return items
     opts.classes = pick(opts.classes, list(CLASSES), "class")
+    for prop in opts.disk_prop:
+        cls, _, kv = prop.partition(":")
+        if cls not in CLASSES or not re.fullmatch(r"[a-z][a-z0-9-]*=[^,:\s]+", kv):
+            ap.error(f"--disk-prop {prop}: want CLASS:PROP=VALUE with CLASS one of "
+                     f"{', '.join(CLASSES)}")
+        # The class's disk spec as this run makes it (the meta records it).
+        CLASSES[cls] += f",dev.{kv}"
     opts.workloads = (pick(opts.workloads, list(WORKLOADS), "workload")
                       if opts.workloads else preset["workloads"])
     opts.drivers = pick(opts.drivers, list(DRIVERS), "driver")
