@@ -143,8 +143,16 @@ class Mounted:
 
     def __exit__(self, *exc):
         for m in reversed(self.mounts):
-            subprocess.run(["umount", m], capture_output=True, timeout=120)
+            if subprocess.run(["umount", m], capture_output=True, timeout=120).returncode:
+                subprocess.run(["umount", "-l", m], capture_output=True, timeout=120)
         self.mounts = []
+
+
+def mounts_under(path):
+    """Mount points below @path (a work directory must have none before
+    it is deleted: /dev is bound into the chroot)."""
+    with open("/proc/mounts") as f:
+        return [ln.split()[1] for ln in f if ln.split()[1].startswith(path.rstrip("/") + "/")]
 
 
 def boot_files(m, kver, work, tag):
@@ -386,7 +394,10 @@ def run(g, state):
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         add(False, "debian-guest", str(e))
     finally:
-        if ok_all:
+        left = mounts_under(work)
+        if left:
+            g.add(False, "unmounted", f"still mounted, {work} not deleted: {left}")
+        elif ok_all:
             shutil.rmtree(work, ignore_errors=True)
-        else:
+        if left or not ok_all:
             g.comment(f"kept for inspection: {work}")
