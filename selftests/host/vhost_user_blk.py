@@ -54,8 +54,38 @@ armed fault, which it alone reads and clears between two used elements.
 A fault is intended: it never makes the exit status non-zero, and the
 summary counts it (faults=N).
 
+A volatile write cache (--cache writeback): a completed write lands in
+the cache, not in the image, and reads see it there; VIRTIO_BLK_T_FLUSH
+writes everything cached to the image (and fsyncs it) before it
+completes, so a flush makes every write completed before it durable, the
+only guarantee a device with a write-back cache gives (virtio-blk has no
+FUA: the driver emulates it with a flush after the write).  The device
+offers VIRTIO_BLK_F_FLUSH and VIRTIO_BLK_F_CONFIG_WCE with wce 1; a
+driver that sets wce to 0 makes it write through (the cache is written
+out first).  Discard and write-zeroes go through the cache as writes of
+zeroes.  With an --image file, the image is what survives: a new back end
+on the same file sees exactly what was persisted.
+
+A power cut on demand: SIGUSR2 cuts the power between two requests (the
+handler only sets a flag, as for SIGUSR1).  A real cache may have written
+back any part of what it held, in any order, before the power went: the
+cut persists a random subset of the unflushed writes, in pieces of
+--cut-unit bytes (default 4096, aligned on the disk), each piece with
+the probability --cut-persist (default: drawn from [0, 1) at each cut),
+applied in the order the writes completed, so each piece ends up as one
+of the versions it had since the last flush.  The rest is dropped
+("fault: power cut N" on stderr, with the counts and the random seed,
+--seed, logged at start).  The disk is then off: every request, on every
+queue, fails with VIRTIO_BLK_S_IOERR without touching the image (a disk
+without power would not answer at all, but the driver could then never
+finish the I/O in flight, and the guest could not unmount and detach the
+disk).  A cut is intended: it never makes the exit status non-zero, and
+the summary counts it (power_cuts=N).
+
   vhost_user_blk.py (--socket PATH | --listen-fd FD) [--size BYTES]
                     [--image FILE] [--serial NAME] [--set KEY=VAL ...]
+                    [--cache writeback] [--seed N] [--cut-persist P]
+                    [--cut-unit BYTES]
 
 KEY is cfg.FIELD (a virtio_blk_config field: capacity, size_max, seg_max,
 cylinders, heads, sectors, blk_size, physical_block_exp, alignment_offset,
@@ -76,6 +106,7 @@ import argparse
 import errno
 import mmap
 import os
+import random
 import selectors
 import signal
 import socket
@@ -367,6 +398,87 @@ class Zones:
         return bytes(out)
 
 
+class Cache:
+    """A volatile write cache over an image fd: the newest unflushed data
+    of each sector, and the unflushed writes in the order they completed
+    (what a power cut may have written back)."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.sectors = {}       # sector -> its newest unflushed 512 bytes
+        self.writes = []        # (sector, data), in completion order
+
+    def write(self, sector, data):
+        for i in range(len(data) // SECTOR):
+            self.sectors[sector + i] = data[i * SECTOR:(i + 1) * SECTOR]
+        self.writes.append((sector, data))
+
+    def read(self, sector, nbytes):
+        """@nbytes at @sector as the driver sees them: the image under
+        what the cache holds."""
+        data = bytearray(os.pread(self.fd, nbytes, sector * SECTOR))
+        if len(data) != nbytes:
+            raise OSError(errno.EIO, f"short read of the image at sector {sector}")
+        if self.sectors:
+            for i in range(nbytes // SECTOR):
+                cached = self.sectors.get(sector + i)
+                if cached is not None:
+                    data[i * SECTOR:(i + 1) * SECTOR] = cached
+        return data
+
+    def _runs(self):
+        """The cached sectors as (first sector, data) runs."""
+        run_start, run = None, []
+        for sector in sorted(self.sectors):
+            if run and sector != run_start + len(run):
+                yield run_start, b"".join(run)
+                run = []
+            if not run:
+                run_start = sector
+            run.append(self.sectors[sector])
+        if run:
+            yield run_start, b"".join(run)
+
+    def flush(self):
+        """Write everything cached to the image and make it durable."""
+        for sector, data in self._runs():
+            self._pwrite(data, sector)
+        os.fsync(self.fd)
+        self.sectors.clear()
+        self.writes.clear()
+
+    def _pwrite(self, data, sector):
+        done = os.pwrite(self.fd, data, sector * SECTOR)
+        if done != len(data):
+            raise OSError(errno.EIO, f"short write of the image at sector {sector}")
+
+    def cut(self, rng, persist, unit):
+        """Lose the cache as a power cut does: each @unit-byte piece (on
+        the disk's @unit alignment) of each unflushed write reaches the
+        image with probability @persist, in completion order; the rest is
+        dropped.  Returns (pieces persisted, bytes, pieces dropped, bytes)."""
+        per = unit // SECTOR
+        kept = kept_bytes = lost = lost_bytes = 0
+        for sector, data in self.writes:
+            end = sector + len(data) // SECTOR
+            pos = sector
+            while pos < end:
+                stop = min(end, (pos // per + 1) * per)
+                piece = data[(pos - sector) * SECTOR:(stop - sector) * SECTOR]
+                if rng.random() < persist:
+                    self._pwrite(piece, pos)
+                    kept += 1
+                    kept_bytes += len(piece)
+                else:
+                    lost += 1
+                    lost_bytes += len(piece)
+                pos = stop
+        os.fsync(self.fd)
+        self.sectors.clear()
+        self.writes.clear()
+        return kept, kept_bytes, lost, lost_bytes
+
+
 class Stats:
     def __init__(self):
         self.requests = {}
@@ -376,6 +488,8 @@ class Stats:
         self.max_bytes = 0
         self.interrupts = 0
         self.faults = 0
+        self.power_cuts = 0
+        self.after_cut = 0
 
     def summary(self):
         names = {T_IN: "in", T_OUT: "out", T_FLUSH: "flush", T_GET_ID: "get_id",
@@ -388,7 +502,8 @@ class Stats:
         return (f"requests: {reqs or 'none'}; indirect={self.indirect} "
                 f"max_segs={self.max_segs} max_seg_bytes={self.max_seg_bytes} "
                 f"max_bytes={self.max_bytes} interrupts={self.interrupts} "
-                f"faults={self.faults}")
+                f"faults={self.faults} power_cuts={self.power_cuts} "
+                f"failed_after_cut={self.after_cut}")
 
 
 class Backend:
@@ -416,13 +531,34 @@ class Backend:
             os.set_blocking(fd, False)
         signal.set_wakeup_fd(wakeup_w, warn_on_full_buffer=False)
         signal.signal(signal.SIGUSR1, self._on_sigusr1)
+        # SIGUSR2 sets cut_signal; the serving loop cuts the power.
+        self.cut_signal = False
+        self.powered = True
+        signal.signal(signal.SIGUSR2, self._on_sigusr2)
         if opts.image:
-            self.fd = os.open(opts.image, os.O_RDWR)
+            self.fd = os.open(opts.image, os.O_RDWR | os.O_CREAT, 0o600)
         else:
             self.fd = os.memfd_create(f"vhost-blk-{opts.serial}")
         self.image_bytes = self.cfg("capacity") * SECTOR
         os.ftruncate(self.fd, max(self.image_bytes, os.fstat(self.fd).st_size))
         self.zones = Zones(self) if self.host_managed() else None
+        self.cache = None
+        if opts.cache == "writeback":
+            if self.zones:
+                raise SystemExit(f"{self.tag}: --cache writeback on a host-managed "
+                                 "zoned device is not supported")
+            if "flush" not in self._feature_names():
+                raise SystemExit(f"{self.tag}: --cache writeback needs feat.flush")
+            self.cache = Cache(self.fd)
+        if not SECTOR <= opts.cut_unit <= 1 << 20 or opts.cut_unit % SECTOR:
+            raise SystemExit(f"{self.tag}: --cut-unit {opts.cut_unit}: want a multiple "
+                             f"of {SECTOR} up to 1 MiB")
+        if opts.cut_persist is not None and not 0 <= opts.cut_persist <= 1:
+            raise SystemExit(f"{self.tag}: --cut-persist {opts.cut_persist}: want 0 to 1")
+        self.seed = opts.seed if opts.seed is not None else random.randrange(1 << 32)
+        self.rng = random.Random(self.seed)
+        if self.cache:
+            self.log(f"volatile write cache, power cut seed {self.seed}")
 
     # -- configuration -------------------------------------------------------
     def cfg(self, name):
@@ -438,6 +574,9 @@ class Backend:
 
     def has(self, feature):
         return bool(self.features >> FEATURES[feature] & 1)
+
+    def _feature_names(self):
+        return {name for name in FEATURES if self.has(name)}
 
     def negotiated(self, feature):
         return bool(self.acked >> FEATURES[feature] & 1)
@@ -481,12 +620,39 @@ class Backend:
     def _on_sigusr1(self, signum, frame):
         self.fault_signal = True
 
+    def _on_sigusr2(self, signum, frame):
+        self.cut_signal = True
+
     def take_signals(self):
-        """Arm the fault a SIGUSR1 asked for (serving loop only)."""
+        """Arm the fault a SIGUSR1 asked for, cut the power a SIGUSR2
+        asked to cut (serving loop only)."""
         if self.fault_signal:
             self.fault_signal = False
             self.fault_armed = True
             self.log("fault: armed corrupt-used-id")
+        if self.cut_signal:
+            self.cut_signal = False
+            self.power_cut()
+
+    def power_cut(self):
+        """Drop what the cache holds, but for a random part of it that
+        reached the image first; from now on every request fails."""
+        if not self.powered:
+            return
+        self.powered = False
+        self.stats.power_cuts += 1
+        if not self.cache:
+            self.log("fault: power cut (no volatile cache: nothing lost)")
+            return
+        persist = self.opts.cut_persist
+        if persist is None:
+            persist = self.rng.random()
+        kept, kept_bytes, lost, lost_bytes = self.cache.cut(self.rng, persist,
+                                                            self.opts.cut_unit)
+        self.log(f"fault: power cut {self.stats.power_cuts} (seed {self.seed}, "
+                 f"persist {persist:.3f}): of the unflushed writes {kept} pieces "
+                 f"({kept_bytes} bytes) reached the image, {lost} ({lost_bytes} "
+                 f"bytes) were lost; the disk is off")
 
     # -- logging -------------------------------------------------------------
     def log(self, msg):
@@ -592,6 +758,10 @@ class Backend:
         return S_OK
 
     def zero(self, sector, num):
+        if self.cache and self.cfg("wce"):
+            for start in range(sector, sector + num, 2048):
+                self.cache.write(start, bytes(min(2048, sector + num - start) * SECTOR))
+            return
         zeroes = bytes(1 << 20)
         off, left = sector * SECTOR, num * SECTOR
         while left:
@@ -650,6 +820,25 @@ class Backend:
             written = room
         return status, written
 
+    def _cached_io(self, typ, sector, nbytes, views):
+        """A read or write through the volatile cache (written through
+        while the driver has set wce to 0); a status."""
+        try:
+            if typ == T_IN:
+                data = self.cache.read(sector, nbytes)
+                pos = 0
+                for v in views:
+                    v[:] = data[pos:pos + len(v)]
+                    pos += len(v)
+            elif self.cfg("wce"):
+                self.cache.write(sector, b"".join(bytes(v) for v in views))
+            elif not self._io(os.pwritev, views, sector * SECTOR):
+                return S_IOERR
+        except OSError as exc:
+            self.error(f"image I/O at sector {sector}: {exc}")
+            return S_IOERR
+        return S_OK
+
     def request(self, readable, writable):
         """Serve one request; return the bytes written to the driver."""
         nread = sum(n for _, n in readable)
@@ -670,6 +859,11 @@ class Backend:
                 self.stats.max_seg_bytes = max(self.stats.max_seg_bytes, n)
         written = 0
         status = S_OK
+        if not self.powered:
+            self.stats.after_cut += 1
+            for v in self._views(status_seg):
+                v[0] = S_IOERR
+            return 1
         if typ in (T_IN, T_OUT):
             nbytes = sum(n for _, n in data_segs)
             self.stats.max_bytes = max(self.stats.max_bytes, nbytes)
@@ -698,6 +892,9 @@ class Backend:
             elif typ == T_OUT and self.zones and \
                     (status := self.zones.write(sector, nbytes // SECTOR)[0]) != S_OK:
                 pass
+            elif self.cache:
+                status = self._cached_io(typ, sector, nbytes, self._views(data_segs))
+                written = nbytes if typ == T_IN else 0
             elif typ == T_IN:
                 status = S_OK if self._io(os.preadv, self._views(data_segs),
                                           sector * SECTOR) else S_IOERR
@@ -706,10 +903,16 @@ class Backend:
                 status = S_OK if self._io(os.pwritev, self._views(data_segs),
                                           sector * SECTOR) else S_IOERR
         elif typ == T_FLUSH:
-            if self.check("flush", self.has("flush"), "flush without VIRTIO_BLK_F_FLUSH"):
-                os.fsync(self.fd)
-            else:
+            if not self.check("flush", self.has("flush"), "flush without VIRTIO_BLK_F_FLUSH"):
                 status = S_UNSUPP
+            elif self.cache:
+                try:
+                    self.cache.flush()
+                except OSError as exc:
+                    self.error(f"flushing the cache: {exc}")
+                    status = S_IOERR
+            else:
+                os.fsync(self.fd)
         elif typ == T_GET_ID:
             ident = self.opts.serial.encode()[:ID_BYTES].ljust(ID_BYTES, b"\0")
             n = min(len(ident), nwrite - 1)
@@ -800,6 +1003,8 @@ class Backend:
                 while vr.last_avail != avail_idx:
                     head = struct.unpack_from("<H", avail, 4 + 2 * (vr.last_avail % num))[0]
                     readable, writable = self._chain(vr, desc, head)
+                    if self.cut_signal:     # the power goes between two requests
+                        self.take_signals()
                     written = self.request(readable, writable)
                     fault, self.fault_armed = self.fault_armed, False
                     used_id = num + FAULT_ID_BEYOND if fault else head
@@ -972,6 +1177,8 @@ class Backend:
             offset, size, _ = struct.unpack_from("<III", payload)
             data = payload[12:12 + size]
             if (offset, size) == (CONFIG["wce"][0], 1) and self.has("config_wce"):
+                if self.cache and not data[0] and self.powered:
+                    self.cache.flush()      # write-through from now on
                 self.config[offset] = data[0]
                 self.log(f"wce set to {data[0]}")
             else:
@@ -1032,11 +1239,20 @@ def main():
     where.add_argument("--listen-fd", type=int, help="inherited listening socket")
     ap.add_argument("--size", type=int, default=64 << 20,
                     help="image bytes (default 64 MiB) unless cfg.capacity is set")
-    ap.add_argument("--image", help="image file (default: a memfd)")
+    ap.add_argument("--image", help="image file, made if missing (default: a memfd)")
     ap.add_argument("--serial", default="vhost", help="GET_ID answer (20 bytes max)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VAL")
     ap.add_argument("--lenient", action="append", default=[], choices=LIMITS,
                     help="do not fail requests that break this limit")
+    ap.add_argument("--cache", choices=("none", "writeback"), default="none",
+                    help="writeback: a volatile write cache that flush persists")
+    ap.add_argument("--seed", type=int, help="seed of the power cut's choices "
+                    "(default: random, logged)")
+    ap.add_argument("--cut-persist", type=float, metavar="P",
+                    help="probability that a piece of an unflushed write reaches "
+                    "the image at a power cut (default: random at each cut)")
+    ap.add_argument("--cut-unit", type=int, default=4096, metavar="BYTES",
+                    help="the pieces a power cut persists or drops (default 4096)")
     ap.add_argument("--max-queues", type=int, default=MAX_QUEUES,
                     help=f"answer to GET_QUEUE_NUM (default {MAX_QUEUES})")
     ap.add_argument("--trace", action="store_true",

@@ -11,8 +11,13 @@ notifications the back end produces, then that the back end refuses what
 it must (limit violations, malformed chains) and still answers, and that
 SIGUSR1 makes it write one used element with an out-of-range id (the
 fault guest tests ask for with "vblk_host backend NAME break-used-id"),
-and that its host-managed zoned emulation keeps write pointers, zone
-states and the open and active limits as the virtio spec says.
+that its host-managed zoned emulation keeps write pointers, zone
+states and the open and active limits as the virtio spec says, and that
+its volatile write cache (--cache writeback) keeps writes from the image
+until a flush, and that a power cut (SIGUSR2) leaves each piece of the
+image at one of the versions it had since the last flush, all of them
+(--cut-persist 1) or none (--cut-persist 0), then fails every request,
+and that a new back end on the image reads what was persisted.
 A back end that fails here would make every guest test on it meaningless.
 
 Each test class is one back end, started once for the class; its checks
@@ -289,7 +294,8 @@ class Device(unittest.TestCase):
         cls.addClassCleanup(tmp.cleanup)
         try:
             cls.fe = None
-            cls.fe = Frontend(list(cls.ARGS), tmp.name)
+            cls.tmp = tmp.name
+            cls.fe = Frontend([a.replace("{tmp}", tmp.name) for a in cls.ARGS], tmp.name)
             cls.addClassCleanup(cls.fe.close)
             cls.offered, cls.proto = cls.fe.handshake()
         except Exception as exc:
@@ -749,6 +755,186 @@ class ZonedDevice(Device):
         self.assertEqual(log.count("VIOLATION"), 1, msg)
         self.assertIn("zone append of 65 sectors, max_append_sectors 64", log, msg)
         self.assertIn("zone_append=4", log, msg)
+
+
+IMG = "{tmp}/wb.img"
+CUT_TIMEOUT = 20
+
+
+def image(path, sector, nbytes):
+    """@nbytes of the image file @path at @sector."""
+    with open(path, "rb") as f:
+        f.seek(sector * 512)
+        return f.read(nbytes)
+
+
+class CacheDevice(Device):
+    """Helpers for the back ends with a volatile write cache."""
+
+    def img(self, sector, nbytes):
+        return image(IMG.replace("{tmp}", self.tmp), sector, nbytes)
+
+    def write(self, sector, data):
+        self.fe.mem[DATA_GPA:DATA_GPA + len(data)] = data
+        return self.fe.request(vub.T_OUT, sector, [(DATA_GPA, len(data))], write=True)
+
+    def read(self, sector, nbytes):
+        self.fe.mem[DATA_GPA:DATA_GPA + nbytes] = b"\xee" * nbytes
+        res = self.fe.request(vub.T_IN, sector, [(DATA_GPA, nbytes)], write=False)
+        return res, self.fe.read_mem(DATA_GPA, nbytes)
+
+    def cut(self, n=1):
+        """SIGUSR2, and the log line of power cut @n."""
+        os.kill(self.fe.proc.pid, signal.SIGUSR2)
+        self.assertTrue(self.fe.wait_log(f"fault: power cut {n} ", CUT_TIMEOUT),
+                        self.why(f"no 'fault: power cut {n}' within {CUT_TIMEOUT} s"))
+
+    def reopen(self):
+        """A new back end on the same image (the old one's socket is
+        closed first): what survived the cut."""
+        fe = Frontend(["--cache", "writeback", "--image", IMG.replace("{tmp}", self.tmp)],
+                      self.tmp)
+        self.addCleanup(fe.close)
+        fe.handshake()
+        return fe
+
+
+OLD = pattern(32768, 21)
+NEW = pattern(32768, 77)
+NEWER = pattern(8192, 5)
+
+
+class WriteBackCache(CacheDevice):
+    """Writes stay in the cache until a flush; a cut persists a random
+    part of them, then the disk is off."""
+
+    ARGS = ("--cache", "writeback", "--image", IMG, "--seed", "12345",
+            "--cut-persist", "0.5")
+
+    def test_1_offers_a_write_back_cache(self):
+        cfg = self.fe.config()
+        msg = self.why(f"features {self.offered:#x} config {cfg.hex()}")
+        self.assertTrue(self.offered >> vub.FEATURES["flush"] & 1, msg)
+        self.assertTrue(self.offered >> vub.FEATURES["config_wce"] & 1, msg)
+        self.assertEqual(cfg[32], 1, "wce " + msg)
+        self.assertIn("power cut seed 12345", self.fe.log_text(), msg)
+
+    def test_2_write_stays_in_the_cache(self):
+        w = self.write(64, OLD)
+        r, back = self.read(64, len(OLD))
+        self.assertEqual((w, r), ((0, 1), (0, len(OLD) + 1)), self.why("write, read"))
+        self.assertBytes(back, OLD, "read of a cached write")
+        self.assertBytes(self.img(64, len(OLD)), bytes(len(OLD)),
+                         "image before a flush (must still be zeroes)")
+
+    def test_3_flush_persists(self):
+        f = self.fe.request(vub.T_FLUSH, 0, [], write=True)
+        self.assertEqual(f, (0, 1), self.why("flush"))
+        self.assertBytes(self.img(64, len(OLD)), OLD, "image after the flush")
+
+    def test_4_cut_persists_a_subset_of_versions(self):
+        # Two unflushed versions over the flushed one, the second one off
+        # the 4 KiB alignment (pieces of 3.5 and 0.5 KiB at its ends).
+        w1 = self.write(64, NEW)
+        w2 = self.write(64 + 9, NEWER)
+        self.assertEqual((w1, w2), ((0, 1), (0, 1)), self.why("unflushed writes"))
+        self.cut()
+        got = self.img(64, len(OLD))
+        newer = NEW[:9 * 512] + NEWER + NEW[9 * 512 + len(NEWER):]
+        kinds = set()
+        for off in range(0, len(OLD), 512):
+            piece = got[off:off + 512]
+            versions = {"old": OLD[off:off + 512], "new": NEW[off:off + 512],
+                        "newer": newer[off:off + 512]}
+            which = [k for k, v in versions.items() if v == piece]
+            self.assertTrue(which, self.why(f"sector {64 + off // 512} after the cut is "
+                                            "none of its versions"))
+            kinds.add(which[-1])
+        for blk in range(0, len(OLD), 4096):
+            # A 4 KiB piece of a write is persisted or dropped whole: where
+            # the second write did not reach, all old or all new.
+            if blk + 4096 > 9 * 512 and blk < 9 * 512 + len(NEWER):
+                continue
+            olds = sum(got[o:o + 512] == OLD[o:o + 512] for o in range(blk, blk + 4096, 512))
+            self.assertIn(olds, (0, 8), self.why(f"4 KiB piece at {blk} torn: {olds} "
+                                                 "old sectors of 8"))
+        self.assertTrue(len(kinds) > 1, self.why(f"seed 12345, persist 0.5: every sector "
+                                                 f"{kinds}"))
+
+    def test_5_off_after_the_cut(self):
+        before = self.img(0, 65536)
+        w = self.write(0, NEW)
+        r, _ = self.read(64, 4096)
+        f = self.fe.request(vub.T_FLUSH, 0, [], write=True)
+        msg = self.why(f"write {w} read {r} flush {f} after the cut")
+        self.assertEqual((w, r[0], f), ((vub.S_IOERR, 1), vub.S_IOERR, (vub.S_IOERR, 1)), msg)
+        self.assertBytes(self.img(0, 65536), before, "image after requests to an off disk")
+
+    def test_6_cut_counted_not_failed(self):
+        rc, log = self.fe.finish()
+        msg = f"exit {rc}\n--- back end log:\n{tail(log)}"
+        self.assertEqual(rc, 0, msg)
+        self.assertIn("power_cuts=1 failed_after_cut=3", log, msg)
+        self.assertNotIn("VIOLATION", log, msg)
+        self.assertNotIn("error:", log, msg)
+
+    def test_7_new_back_end_reads_the_image(self):
+        fe = self.reopen()
+        want = self.img(64, len(OLD))
+        fe.mem[DATA_GPA:DATA_GPA + len(OLD)] = bytes(len(OLD))
+        r = fe.request(vub.T_IN, 64, [(DATA_GPA, len(OLD))], write=False)
+        self.assertEqual(r, (0, len(OLD) + 1), self.why("read on the new back end"))
+        self.assertBytes(fe.read_mem(DATA_GPA, len(OLD)), want,
+                         "new back end's read of what the cut left")
+
+
+class CutDropsAll(CacheDevice):
+    """--cut-persist 0: the image is what was flushed, to the byte."""
+
+    ARGS = ("--cache", "writeback", "--image", IMG, "--cut-persist", "0")
+
+    def test_1_only_flushed_data_survives(self):
+        a = self.write(0, OLD)
+        f = self.fe.request(vub.T_FLUSH, 0, [], write=True)
+        b = self.write(0, NEW[:16384])
+        c = self.write(200, NEW)
+        self.assertEqual((a, f, b, c), ((0, 1),) * 4, self.why("writes and flush"))
+        self.cut()
+        self.assertBytes(self.img(0, len(OLD)), OLD, "flushed data after the cut")
+        self.assertBytes(self.img(200, len(NEW)), bytes(len(NEW)),
+                         "never flushed data after the cut (must be zeroes)")
+        self.assertIn("power_cuts=1", self.fe.finish()[1])
+
+
+class CutKeepsAll(CacheDevice):
+    """--cut-persist 1: every write reaches the image, the newest last."""
+
+    ARGS = ("--cache", "writeback", "--image", IMG, "--cut-persist", "1")
+
+    def test_1_every_write_survives(self):
+        a = self.write(0, OLD)
+        b = self.write(8, NEWER)
+        self.assertEqual((a, b), ((0, 1),) * 2, self.why("writes"))
+        self.cut()
+        want = OLD[:4096] + NEWER + OLD[4096 + len(NEWER):]
+        self.assertBytes(self.img(0, len(OLD)), want, "image after the cut")
+
+
+class WriteThrough(CacheDevice):
+    """wce set to 0: the cache is written out, and writes go through."""
+
+    ARGS = ("--cache", "writeback", "--image", IMG, "--cut-persist", "0")
+
+    def test_1_wce_off_writes_through(self):
+        a = self.write(0, OLD)
+        self.fe.send(vub.SET_CONFIG, struct.pack("<III", 32, 1, 0) + b"\0")
+        wce = self.fe.config()[32]
+        b = self.write(100, NEW)
+        self.assertEqual((wce, a, b), (0, (0, 1), (0, 1)), self.why("wce, writes"))
+        self.assertBytes(self.img(0, len(OLD)), OLD, "cached write after wce=0")
+        self.assertBytes(self.img(100, len(NEW)), NEW, "write with wce=0")
+        self.cut()
+        self.assertBytes(self.img(100, len(NEW)), NEW, "write-through data after a cut")
 
 
 class HostAware(Device):
