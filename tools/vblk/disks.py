@@ -18,7 +18,7 @@ class Disk:
     CLASSES = ("ram", "file", "loop-nonrot", "loop-rot", "part", "null", "vhost")
     BACKEND = os.path.join(ROOT, "selftests", "host", "vhost_user_blk.py")
     # Faults the vhost back end makes on a signal (see its docstring)
-    FAULTS = {"break-used-id": signal.SIGUSR1}
+    FAULTS = {"break-used-id": signal.SIGUSR1, "power-cut": signal.SIGUSR2}
 
     def __init__(self, spec):
         parts = spec.split(":", 2)
@@ -38,7 +38,7 @@ class Disk:
                 self.dev[key[4:]] = val
             elif key.startswith("blk."):
                 self.blk[key[4:]] = val
-            elif key.startswith(("cfg.", "feat.")) or key == "vu.lenient":
+            elif key.startswith(("cfg.", "feat.")) or key in ("vu.lenient", "vu.cache"):
                 if self.cls != "vhost":
                     raise ValueError(f"'{key}' is for vhost disks only, in '{spec}'")
                 self.vhost.append((key, val))
@@ -61,6 +61,11 @@ class Disk:
         if self.hotplug and self.cls != "vhost":
             raise ValueError(f"hotplug=1 is for vhost disks only, in '{spec}'")
         self.fill = self.opts.get("fill", "0") == "1"
+        # vu.cache=writeback: the back end's volatile write cache, over an
+        # image file that outlives the back end (replug starts a new one).
+        self.cache = dict(self.vhost).get("vu.cache")
+        if self.cache not in (None, "writeback"):
+            raise ValueError(f"vu.cache={self.cache} in '{spec}': want writeback")
         # What a test does with the disk, for the guest only (never QEMU's).
         self.role = self.opts.get("role", "")
         if self.role and not re.fullmatch(r"[a-z][a-z0-9-]*", self.role):
@@ -73,6 +78,9 @@ class Disk:
         self.backend = None
         self.backend_log = None
         self.sock = None
+        self.past = []          # (Popen, log) of back ends replug replaced
+        self.workdir = self.runid = None
+        self.image = None
 
     # err.KIND=SECTOR[+SECTOR...]: QEMU's blkdebug fails with EIO every
     # read (or write) that covers one of these 512-byte sectors, or only
@@ -108,9 +116,14 @@ class Disk:
         with open(f"/sys/block/{os.path.basename(self.loop)}/queue/rotational", "w") as f:
             f.write("1" if rotational else "0")
 
-    def _start_backend(self, workdir):
-        """Start the vhost-user back end on a socket QEMU will connect to."""
-        self.sock = os.path.join(workdir, f"vu-{self.name}.sock")
+    def _start_backend(self, workdir, runid):
+        """Start the vhost-user back end on a socket QEMU will connect to
+        (the first one, or another one after replug)."""
+        self.workdir, self.runid = workdir, runid
+        gen = f"-{len(self.past) + 1}" if self.backend else ""
+        if self.backend:
+            self.past.append((self.backend, self.backend_log))
+        self.sock = os.path.join(workdir, f"vu-{self.name}{gen}.sock")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(self.sock)
         listener.listen(1)
@@ -119,38 +132,54 @@ class Disk:
         for key, val in self.vhost:
             if key == "vu.lenient":
                 cmd += [arg for lim in val.split("+") for arg in ("--lenient", lim)]
+            elif key == "vu.cache":
+                self.image = f"/dev/shm/vblk-{runid}-{self.name}.img"
+                cmd += ["--cache", val, "--image", self.image]
             else:
                 cmd += ["--set", f"{key}={val}"]
-        self.backend_log = os.path.join(workdir, f"vhost-{self.name}.log")
+        self.backend_log = os.path.join(workdir, f"vhost-{self.name}{gen}.log")
         with open(self.backend_log, "w") as log:
             self.backend = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
                                             stderr=subprocess.STDOUT,
                                             pass_fds=(listener.fileno(),))
         listener.close()
 
-    def check_backend(self, timeout=10):
-        """Wait for the vhost back end to exit (QEMU is gone); return
-        (ok, lines of its log worth showing)."""
-        if not self.backend:
-            return True, []
+    @staticmethod
+    def _judge(proc, log, timeout):
+        """Wait for one back end to exit; (ok, lines of its log worth
+        showing: all of them if it failed)."""
         try:
-            self.backend.wait(timeout=timeout)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.backend.kill()
-            self.backend.wait()
-        with open(self.backend_log, errors="replace") as f:
+            proc.kill()
+            proc.wait()
+        with open(log, errors="replace") as f:
             lines = [ln.rstrip() for ln in f]
-        ok = self.backend.returncode == 0
+        ok = proc.returncode == 0
         shown = lines if not ok else [ln for ln in lines
                                       if "summary:" in ln or "fault:" in ln]
         return ok, shown[-40:]
+
+    def check_backend(self, timeout=10):
+        """Wait for the vhost back end to exit (QEMU is gone); return
+        (ok, lines of its log worth showing), those replug replaced
+        included: ok only when every one of them exited 0."""
+        if not self.backend:
+            return True, []
+        good, shown = True, []
+        for proc, log in self.past + [(self.backend, self.backend_log)]:
+            ok, lines = self._judge(proc, log, timeout)
+            good = good and ok
+            shown += lines if not ok or len(self.past) < 4 else \
+                [ln for ln in lines if "summary:" in ln]
+        return good, shown[-200:]
 
     def setup(self, workdir, runid):
         """Create the backing storage; return the -blockdev argument (None
         for a vhost disk, whose back end this starts)."""
         node = f"n-{self.name}"
         if self.cls == "vhost":
-            self._start_backend(workdir)
+            self._start_backend(workdir, runid)
             return None
         if self.cls == "null":
             lat = int(self.opts.get("latency-ns", "0"))
@@ -217,6 +246,30 @@ class Disk:
         qmp.cmd("device_add", driver="vhost-user-blk-pci", id=self.name,
                 chardev=f"vu-{self.name}", **props)
 
+    def replug(self, qmp, timeout=30):
+        """Attach this vhost disk again after a device_del, served by a new
+        back end on the same image file (what it persisted, nothing the
+        old one held in memory): the old chardev goes, which ends the old
+        back end (its exit status still counts), then plug."""
+        if self.cls != "vhost" or not self.cache:
+            raise RuntimeError(f"replug: disk '{self.name}' is not a vhost disk "
+                               "with vu.cache (an image file to attach again)")
+        if self.backend is None:
+            raise RuntimeError(f"replug: disk '{self.name}' has no back end")
+        if self._plugged(qmp):          # else a hotplug=1 disk's first plug
+            qmp.cmd("chardev-remove", id=f"vu-{self.name}")
+            try:
+                self.backend.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise RuntimeError(f"replug: the back end of '{self.name}' still runs "
+                                   f"{timeout} s after its chardev went") from None
+            self._start_backend(self.workdir, self.runid)
+        self.plug(qmp)
+
+    def _plugged(self, qmp):
+        """Whether the chardev of this disk exists in QEMU."""
+        return any(c.get("label") == f"vu-{self.name}" for c in qmp.cmd("query-chardev"))
+
     def fault(self, name):
         """Make this vhost disk's back end commit the fault @name."""
         if self.cls != "vhost":
@@ -241,3 +294,10 @@ class Disk:
         if self.path and os.path.exists(self.path):
             os.unlink(self.path)
             self.path = None
+        for proc, _ in self.past:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if self.image and os.path.exists(self.image):
+            os.unlink(self.image)
+            self.image = None

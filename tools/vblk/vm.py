@@ -317,6 +317,12 @@ class VM:
                     raise RuntimeError(f"plug: no hotplug=1 disk '{rest.strip()}'")
                 disks[0].plug(self.qmp)
                 result = {}
+            elif action == "replug":
+                disks = [d for d in self.disks if d.name == rest.strip()]
+                if not disks:
+                    raise RuntimeError(f"replug: no disk '{rest.strip()}'")
+                disks[0].replug(self.qmp)
+                result = {}
             elif action == "backend":
                 name, _, fault = rest.strip().partition(" ")
                 disks = [d for d in self.disks if d.name == name]

@@ -27,6 +27,8 @@ Keys: size=64M, latency-ns=N (null), rot=0|1 (part),
       for the guest only: VBLK_DISK_ROLES, vblk_role_disks).  vhost only: cfg.FIELD=VAL (virtio_blk_config
       field), feat.NAME=on|off (feature bit), vu.lenient=LIMIT[+LIMIT]
       (limits the back end does not enforce; see the back end's --help),
+      vu.cache=writeback (a volatile write cache that flushes persist, over
+      an image file in /dev/shm: "backend NAME power-cut", "replug NAME"),
       hotplug=1 (not attached at boot, so the firmware never drives it:
       the guest asks for it with "plug NAME"; named in VBLK_HOTPLUG_DISKS
       and left out of VBLK_NDISKS/VBLK_DISK_INFO).
@@ -41,8 +43,12 @@ hotplug=1 disk), migrate [DISK.PROP=VAL ...]
 (live migration to a new QEMU on the same storage, the properties set on
 the destination's devices; the run carries on there), backend <disk>
 <fault> (a fault of a vhost disk's back end: break-used-id sends it
-SIGUSR1, so the next used element it writes has an out-of-range id; the
-intended fault does not fail the run, and its "fault:" lines are shown).
+SIGUSR1, so the next used element it writes has an out-of-range id;
+power-cut sends it SIGUSR2, which drops what its volatile cache did not
+persist and fails every later request; an intended fault does not fail
+the run, and its "fault:" lines are shown), replug <disk> (a vhost disk
+with vu.cache=writeback, after device_del: a new back end on the same
+image file, attached again).
 """
 
 import argparse
