@@ -7,7 +7,9 @@
  * write cache (vu.cache=writeback): a completed write stays in the cache
  * until a flush writes it to the image, and a power cut ("vblk_host
  * backend NAME power-cut") keeps a random part of the unflushed writes,
- * in random 4 KiB pieces, drops the rest and fails every later request.
+ * in random 4 KiB pieces, drops the rest and fails every later request
+ * (it lands just before one of the 16 requests after the signal, often
+ * right before a flush).
  * The guest itself keeps running: what it was told is durable is
  * recorded in its own memory, which the cut does not touch.
  *
@@ -15,7 +17,8 @@
  * writes files whose contents follow from (seed, cycle, number) and
  * deletes older ones; each file is fsync()ed, then its directory, and
  * only then recorded as durable (a deletion is forgotten before it
- * starts).  After a random time the power goes; the test unmounts the
+ * starts); scratch files written without a flush keep unflushed writes
+ * in the cache.  After a random time the power goes; the test unmounts the
  * dead filesystem, unplugs the disk and plugs it again on a new back end
  * over the same image (hot-plug, no reboot); the journal is replayed by a
  * mount and umount, e2fsck -fn must find nothing, and every file
@@ -26,13 +29,16 @@
  *
  * VBLK_POWERCUT_SEED repeats the test's own choices (times, sizes,
  * paths; the back end logs the seed of its own), VBLK_POWERCUT_CUTS sets
- * the number of cuts (default 21).  Under emulation the moment a cut
- * lands still depends on the host's speed: a failure names the cycle,
- * the path and the file, and the back end's log the pieces it kept.
+ * the number of cuts (default 24, eight of each kind), and
+ * VBLK_POWERCUT_NO_FLUSH=1 makes it a negative control that must fail:
+ * queue/write_cache says "write through", so the kernel sends no flush
+ * to the volatile cache.  Under emulation the moment a cut lands still
+ * depends on the host's speed: a failure names the cycle, the path and
+ * the file, and the back end's log the pieces it kept.
  *
  * vmtest guest ours-powercut --driver ours
  * vmtest with --file /sbin/e2fsck:/sbin/e2fsck
- * vmtest disk pc vhost size=64M vu.cache=writeback hotplug=1 role=powercut
+ * vmtest disk pc vhost size=128M vu.cache=writeback hotplug=1 role=powercut
  * vmtest timeout 600
  */
 #include <dirent.h>
@@ -66,6 +72,7 @@
 #define ATTACH_WAIT_S	60
 #define DETACH_WAIT_S	60
 #define WORKLOAD_END_S	60
+#define UMOUNT_WAIT_S	30
 #define HOST_WAIT_S	180	/* device_del alone may take 60 s on the host */
 
 /* One line of the durable log the workload appends to (tmpfs: guest RAM). */
@@ -280,10 +287,37 @@ static int write_file(uint32_t cycle, uint32_t num, uint64_t size, void *buf)
 }
 
 /*
- * Files, each made durable before it is logged, and deletions of older
- * ones (logged before they start) so that freed blocks are reused, until
- * a write fails (the power went) or WORKLOAD_END_S passed (exit 2: the
- * cut never came).
+ * A file that is never made durable: its data is sent to the disk
+ * (sync_file_range, no flush) and left there, so that the cache holds
+ * unflushed writes most of the time, next to the durable files' blocks.
+ */
+static int scratch(uint32_t cycle, uint32_t num, uint64_t size, void *buf)
+{
+	char path[128];
+	uint64_t off;
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), MNT "/d%u/s%u-%u", num % NDIRS, cycle, num);
+	fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
+	if (fd < 0)
+		return -1;
+	for (off = 0; off < size && !ret; off += CHUNK) {
+		size_t n = size - off < CHUNK ? size - off : CHUNK;
+
+		vblk_fill(buf, n, off, ~file_seed(cycle, num));
+		ret = write(fd, buf, n) != (ssize_t)n;
+	}
+	if (!ret)
+		ret = sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	close(fd);
+	return ret;
+}
+
+/*
+ * Files, each made durable before it is logged, after each a scratch
+ * file that is not, and deletions of older files (logged before they
+ * start) so that freed blocks are reused, until a write fails (the power
+ * went) or WORKLOAD_END_S passed (exit 2: the cut never came).
  */
 static void __attribute__((noreturn)) workload(uint32_t cycle, uint64_t rs)
 {
@@ -318,6 +352,8 @@ static void __attribute__((noreturn)) workload(uint32_t cycle, uint64_t rs)
 		if (write_file(cycle, num, size, buf))
 			_exit(0);
 		log_rec('D', cycle, num, size);
+		if (scratch(cycle, num, 4096 * (16 + rnd(&rs) % 48), buf))
+			_exit(0);
 		if (nfiles < MAX_FILES)
 			files[nfiles++] = (struct file){ cycle, num, size };
 		live += size;
@@ -371,6 +407,14 @@ static void attach(int cycle, const char *path)
 	if (strcmp(io_path(), path))
 		die("cycle %d: %s probed on the %s path, not %s", cycle, dev, io_path(),
 		    path);
+	if (getenv("VBLK_POWERCUT_NO_FLUSH")) {
+		char wc[352];
+
+		/* The negative control: the kernel sends no flush at all. */
+		snprintf(wc, sizeof(wc), "%s/queue/write_cache", sysdir);
+		if (write_sys(wc, "write through"))
+			die("cycle %d: cannot write %s", cycle, wc);
+	}
 }
 
 static void detach(int cycle)
@@ -394,6 +438,22 @@ static void do_umount(int cycle, const char *what)
 	if (umount(MNT))
 		die("cycle %d: %s: unmounting %s failed: %s", cycle, what, dev,
 		    strerror(errno));
+}
+
+/*
+ * Unmount the filesystem whose disk lost its power; EBUSY while the
+ * kernel still finishes what failed is retried for UMOUNT_WAIT_S.
+ */
+static void umount_dead(int cycle)
+{
+	uint64_t end = now_ms() + UMOUNT_WAIT_S * 1000ULL;
+
+	while (umount(MNT)) {
+		if (errno != EBUSY || now_ms() > end)
+			die("cycle %d: unmounting %s after the cut failed: %s (waited up "
+			    "to %d s)", cycle, dev, strerror(errno), UMOUNT_WAIT_S);
+		sleep_ms(100);
+	}
 }
 
 static int has_file(uint32_t cycle, uint32_t num)
@@ -598,7 +658,7 @@ int main(void)
 {
 	const char *hp = getenv("VBLK_HOTPLUG_DISKS"), *env;
 	uint64_t checked = 0, bytes = 0, lost = 0, rs;
-	int cuts = 21, cycle, switches = 0, acked = 0, per_mode[3] = { 0 };
+	int cuts = 24, cycle, switches = 0, acked = 0, per_mode[3] = { 0 };
 	char saved[32], word[64];
 
 	env = getenv("VBLK_POWERCUT_SEED");
@@ -665,11 +725,7 @@ int main(void)
 		}
 		acked += cut_cycle(cycle, mode, &rs, &switches);
 		per_mode[mode]++;
-		if (umount(MNT)) {
-			/* An aborted journal can leave the unmount to a second try. */
-			sleep_ms(500);
-			do_umount(cycle, "after the cut");
-		}
+		umount_dead(cycle);
 		detach(cycle);
 	}
 	if (write_sys(MODPARAM, saved))

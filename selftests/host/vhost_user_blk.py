@@ -75,7 +75,12 @@ the probability --cut-persist (default: drawn from [0, 1) at each cut),
 applied in the order the writes completed, so each piece ends up as one
 of the versions it had since the last flush.  The rest is dropped
 ("fault: power cut N" on stderr, with the counts and the random seed,
---seed, logged at start).  The disk is then off: every request, on every
+--seed, logged at start).  With --cut-within N the power goes not at
+once but just before one of the next N requests, drawn at random, or at
+a coin's toss just before the next flush if that comes first (or
+CUT_IDLE seconds after the signal if no request comes), so that the cut
+lands in the middle of the driver's I/O, often with all the writes since
+the last flush in the cache.  The disk is then off: every request, on every
 queue, fails with VIRTIO_BLK_S_IOERR without touching the image (a disk
 without power would not answer at all, but the driver could then never
 finish the I/O in flight, and the guest could not unmount and detach the
@@ -85,7 +90,7 @@ the summary counts it (power_cuts=N).
   vhost_user_blk.py (--socket PATH | --listen-fd FD) [--size BYTES]
                     [--image FILE] [--serial NAME] [--set KEY=VAL ...]
                     [--cache writeback] [--seed N] [--cut-persist P]
-                    [--cut-unit BYTES]
+                    [--cut-unit BYTES] [--cut-within N]
 
 KEY is cfg.FIELD (a virtio_blk_config field: capacity, size_max, seg_max,
 cylinders, heads, sectors, blk_size, physical_block_exp, alignment_offset,
@@ -113,6 +118,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 
 # -- virtio-blk -------------------------------------------------------------
 FEATURES = {
@@ -205,6 +211,7 @@ VRING_NOFD = 0x100
 MAX_FDS = 8
 VIRTIO_QUEUE_MAX = 1024
 FAULT_ID_BEYOND = 7     # a corrupt used id is the queue size plus this
+CUT_IDLE = 1.0          # s an armed power cut waits for requests at most
 # SET_VRING_KICK/CALL/ERR name the ring in 8 bits: QEMU would let rings
 # 256 and up overwrite the fds of rings 0-255, so never admit more.
 MAX_QUEUES = 256
@@ -533,6 +540,9 @@ class Backend:
         signal.signal(signal.SIGUSR1, self._on_sigusr1)
         # SIGUSR2 sets cut_signal; the serving loop cuts the power.
         self.cut_signal = False
+        self.cut_in = None      # requests left before an armed cut
+        self.cut_at_flush = False   # or before the next flush
+        self.cut_deadline = None
         self.powered = True
         signal.signal(signal.SIGUSR2, self._on_sigusr2)
         if opts.image:
@@ -553,6 +563,8 @@ class Backend:
         if not SECTOR <= opts.cut_unit <= 1 << 20 or opts.cut_unit % SECTOR:
             raise SystemExit(f"{self.tag}: --cut-unit {opts.cut_unit}: want a multiple "
                              f"of {SECTOR} up to 1 MiB")
+        if not 0 <= opts.cut_within <= 1 << 16:
+            raise SystemExit(f"{self.tag}: --cut-within {opts.cut_within}: want 0 to 65536")
         if opts.cut_persist is not None and not 0 <= opts.cut_persist <= 1:
             raise SystemExit(f"{self.tag}: --cut-persist {opts.cut_persist}: want 0 to 1")
         self.seed = opts.seed if opts.seed is not None else random.randrange(1 << 32)
@@ -632,6 +644,15 @@ class Backend:
             self.log("fault: armed corrupt-used-id")
         if self.cut_signal:
             self.cut_signal = False
+            if self.powered and self.cut_in is None:
+                self.cut_in = self.rng.randrange(self.opts.cut_within + 1)
+                self.cut_at_flush = self.opts.cut_within > 0 and self.rng.random() < 0.5
+                self.cut_deadline = time.monotonic() + CUT_IDLE
+                self.log(f"fault: power cut armed, before request {self.cut_in + 1} "
+                         f"from now{' or the next flush' if self.cut_at_flush else ''}")
+        if self.cut_in is not None and \
+                (self.cut_in == 0 or time.monotonic() >= self.cut_deadline):
+            self.cut_in = None
             self.power_cut()
 
     def power_cut(self):
@@ -859,6 +880,9 @@ class Backend:
                 self.stats.max_seg_bytes = max(self.stats.max_seg_bytes, n)
         written = 0
         status = S_OK
+        if typ == T_FLUSH and self.cut_at_flush and self.cut_in is not None:
+            self.cut_in = None
+            self.power_cut()
         if not self.powered:
             self.stats.after_cut += 1
             for v in self._views(status_seg):
@@ -1003,8 +1027,10 @@ class Backend:
                 while vr.last_avail != avail_idx:
                     head = struct.unpack_from("<H", avail, 4 + 2 * (vr.last_avail % num))[0]
                     readable, writable = self._chain(vr, desc, head)
-                    if self.cut_signal:     # the power goes between two requests
-                        self.take_signals()
+                    if self.cut_signal or self.cut_in is not None:
+                        self.take_signals()     # the power goes between two requests
+                        if self.cut_in:
+                            self.cut_in -= 1
                     written = self.request(readable, writable)
                     fault, self.fault_armed = self.fault_armed, False
                     used_id = num + FAULT_ID_BEYOND if fault else head
@@ -1195,7 +1221,7 @@ class Backend:
         self.sel.register(sock, selectors.EVENT_READ, None)
         self.sel.register(self.wakeup, selectors.EVENT_READ, self)
         while True:
-            events = self.sel.select()
+            events = self.sel.select(None if self.cut_in is None else 0.1)
             self.take_signals()
             # Front-end messages first: they may change what a kick means.
             if any(key.data is None for key, _ in events):
@@ -1251,6 +1277,9 @@ def main():
     ap.add_argument("--cut-persist", type=float, metavar="P",
                     help="probability that a piece of an unflushed write reaches "
                     "the image at a power cut (default: random at each cut)")
+    ap.add_argument("--cut-within", type=int, default=0, metavar="N",
+                    help="cut the power just before one of the next N requests "
+                    "after SIGUSR2, drawn at random (default 0: at once)")
     ap.add_argument("--cut-unit", type=int, default=4096, metavar="BYTES",
                     help="the pieces a power cut persists or drops (default 4096)")
     ap.add_argument("--max-queues", type=int, default=MAX_QUEUES,

@@ -16,7 +16,8 @@ states and the open and active limits as the virtio spec says, and that
 its volatile write cache (--cache writeback) keeps writes from the image
 until a flush, and that a power cut (SIGUSR2) leaves each piece of the
 image at one of the versions it had since the last flush, all of them
-(--cut-persist 1) or none (--cut-persist 0), then fails every request,
+(--cut-persist 1) or none (--cut-persist 0), then fails every request
+(at once, or with --cut-within just before the request it drew),
 and that a new back end on the image reads what was persisted.
 A back end that fails here would make every guest test on it meaningless.
 
@@ -31,6 +32,7 @@ Output is TAP (pycotap); exit status 0 when everything passed.
 
 import mmap
 import os
+import re
 import select
 import signal
 import socket
@@ -918,6 +920,34 @@ class CutKeepsAll(CacheDevice):
         self.cut()
         want = OLD[:4096] + NEWER + OLD[4096 + len(NEWER):]
         self.assertBytes(self.img(0, len(OLD)), want, "image after the cut")
+
+
+class CutWithin(CacheDevice):
+    """--cut-within: the power goes just before one of the next requests,
+    the one the armed line names; with none coming, CUT_IDLE s later."""
+
+    ARGS = ("--cache", "writeback", "--image", IMG, "--cut-persist", "0",
+            "--cut-within", "5", "--seed", "99")
+
+    def test_1_cut_lands_on_the_named_request(self):
+        os.kill(self.fe.proc.pid, signal.SIGUSR2)
+        self.assertTrue(self.fe.wait_log("fault: power cut armed", CUT_TIMEOUT),
+                        self.why("no 'power cut armed' line"))
+        n = int(re.search(r"before request (\d+) from now", self.fe.log_text()).group(1))
+        got = [self.write(8 * i, NEWER) for i in range(n + 1)]
+        want = [(0, 1)] * (n - 1) + [(vub.S_IOERR, 1)] * 2
+        self.assertEqual(got, want, self.why(f"requests after arming (cut before {n})"))
+        self.assertIn("fault: power cut 1 ", self.fe.log_text())
+
+    def test_2_idle_cut(self):
+        fe = Frontend(["--cache", "writeback", "--image", IMG.replace("{tmp}", self.tmp),
+                       "--cut-within", "65536"], self.tmp)
+        self.addCleanup(fe.close)
+        fe.handshake()
+        os.kill(fe.proc.pid, signal.SIGUSR2)
+        self.assertTrue(fe.wait_log("fault: power cut 1 ", CUT_TIMEOUT),
+                        f"no cut {CUT_TIMEOUT} s after arming, with no request\n"
+                        f"{tail(fe.log_text())}")
 
 
 class WriteThrough(CacheDevice):
