@@ -485,7 +485,9 @@ static uint64_t check_file(const struct file *f, void *buf, char *why, size_t le
 	if ((uint64_t)st.st_size != f->size) {
 		snprintf(why, len, "%s: %llu bytes, %llu were written", path,
 			 (unsigned long long)st.st_size, (unsigned long long)f->size);
-		lost = (uint64_t)st.st_size < f->size ? f->size - st.st_size : 0;
+		/* Longer than written is as wrong as shorter. */
+		lost = (uint64_t)st.st_size < f->size ? f->size - st.st_size :
+						       st.st_size - f->size;
 	}
 	for (off = 0; off < f->size && off < (uint64_t)st.st_size; off += CHUNK) {
 		size_t n = f->size - off < CHUNK ? f->size - off : CHUNK;
