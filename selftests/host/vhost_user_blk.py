@@ -64,9 +64,9 @@ max_discard_seg, discard_sector_alignment, max_write_zeroes_sectors,
 max_write_zeroes_seg, write_zeroes_may_unmap, max_secure_erase_sectors,
 max_secure_erase_seg, secure_erase_sector_alignment, zone_sectors,
 max_open_zones, max_active_zones, max_append_sectors, write_granularity,
-model) or feat.NAME=on|off (size_max, seg_max, geometry, ro, blk_size,
-flush, topology, config_wce, mq, discard, write_zeroes, secure_erase,
-zoned, indirect_desc, event_idx).
+model, rotation_rate, read_latency_hint) or feat.NAME=on|off (size_max,
+seg_max, geometry, ro, blk_size, flush, topology, config_wce, mq, discard,
+write_zeroes, secure_erase, zoned, bio, indirect_desc, event_idx).
 Setting a field offers the feature that makes the driver read it.
 Defaults: seg_max 126, blk_size 512, wce 1, with flush, config_wce,
 indirect_desc and event_idx offered.
@@ -87,7 +87,7 @@ import threading
 FEATURES = {
     "size_max": 1, "seg_max": 2, "geometry": 4, "ro": 5, "blk_size": 6,
     "flush": 9, "topology": 10, "config_wce": 11, "mq": 12, "discard": 13,
-    "write_zeroes": 14, "secure_erase": 16, "zoned": 17,
+    "write_zeroes": 14, "secure_erase": 16, "zoned": 17, "bio": 20,
     "indirect_desc": 28, "event_idx": 29, "version_1": 32,
 }
 F_PROTOCOL_FEATURES = 30        # vhost-user's own bit in GET_FEATURES
@@ -122,8 +122,11 @@ CONFIG = {
     "max_append_sectors": (84, "I", "zoned"),
     "write_granularity": (88, "I", "zoned"),
     "model": (92, "B", "zoned"),
+    # VIRTIO_BLK_F_BIO: the medium (include/uapi/linux/virtio_blk_bio.h)
+    "rotation_rate": (96, "H", "bio"),
+    "read_latency_hint": (100, "I", "bio"),
 }
-CONFIG_SIZE = 96                # up to and including the zoned fields
+CONFIG_SIZE = 104               # up to and including read_latency_hint
 
 T_IN, T_OUT, T_FLUSH, T_GET_ID = 0, 1, 4, 8
 T_DISCARD, T_WRITE_ZEROES, T_SECURE_ERASE = 11, 13, 14
