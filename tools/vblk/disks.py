@@ -114,8 +114,10 @@ class Disk:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(self.sock)
         listener.listen(1)
+        self.set_file = os.path.join(workdir, f"vu-{self.name}.set")
         cmd = [sys.executable, self.BACKEND, "--listen-fd", str(listener.fileno()),
-               "--serial", self.name, "--size", str(self.size)]
+               "--serial", self.name, "--size", str(self.size),
+               "--set-file", self.set_file]
         for key, val in self.vhost:
             if key == "vu.lenient":
                 cmd += [arg for lim in val.split("+") for arg in ("--lenient", lim)]
@@ -218,9 +220,22 @@ class Disk:
                 chardev=f"vu-{self.name}", **props)
 
     def fault(self, name):
-        """Make this vhost disk's back end commit the fault @name."""
+        """Make this vhost disk's back end commit the fault @name, or with
+        "set cfg.FIELD=VALUE ..." change its config and notify the guest."""
         if self.cls != "vhost":
             raise RuntimeError(f"backend: disk '{self.name}' is {self.cls}, not vhost")
+        action, _, settings = name.partition(" ")
+        if action == "set":
+            words = settings.split()
+            if not words or not all(re.fullmatch(r"cfg\.[a-z_]+=(0x[0-9a-fA-F]+|\d+)", w)
+                                    for w in words):
+                raise RuntimeError(f"backend: want 'set cfg.FIELD=VALUE ...', not '{name}'")
+            if self.backend is None or self.backend.poll() is not None:
+                raise RuntimeError(f"backend: the back end of '{self.name}' is not running")
+            with open(self.set_file, "w") as f:
+                f.write(" ".join(words) + "\n")
+            self.backend.send_signal(signal.SIGUSR2)
+            return
         if name not in self.FAULTS:
             raise RuntimeError(f"backend: unknown fault '{name}' "
                                f"(known: {', '.join(self.FAULTS)})")
