@@ -8,8 +8,10 @@
 # vmtest guest ours-capable --driver ours
 # vmtest disk d1 ram size=64M dev.num-queues=2 dev.bio=on
 # vmtest guest ours-shape --driver ours
-# vmtest disk plain ram size=16M dev.bio=off
-# vmtest disk hinted ram size=16M dev.bio=on
+# vmtest disk plain vhost size=16M dev.x-bio=on cfg.rotation_rate=7200 \
+#   role=plain
+# vmtest disk hinted vhost size=16M dev.x-bio=on cfg.rotation_rate=1 \
+#   cfg.read_latency_hint=45 role=capable
 . ./test_common.sh
 . ./vblk_lib.sh
 
