@@ -42,7 +42,9 @@ hotplug=1 disk), migrate [DISK.PROP=VAL ...]
 the destination's devices; the run carries on there), backend <disk>
 <fault> (a fault of a vhost disk's back end: break-used-id sends it
 SIGUSR1, so the next used element it writes has an out-of-range id; the
-intended fault does not fail the run, and its "fault:" lines are shown).
+intended fault does not fail the run, and its "fault:" lines are shown),
+backend <disk> set cfg.FIELD=VALUE ... (the vhost disk's back end changes
+those config fields and sends a configuration change notification).
 """
 
 import argparse
