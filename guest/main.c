@@ -1037,6 +1037,13 @@ static int virtblk_freeze(struct virtio_device *vdev)
 	struct virtio_blk *vblk = vdev->priv;
 	struct request_queue *q = vblk->mq_disk->queue;
 
+	/*
+	 * The core no longer passes configuration changes on.  One already
+	 * queued may freeze the queues to follow the medium: it must finish
+	 * while they still dispatch.
+	 */
+	flush_work(&vblk->config_work);
+
 	if (!virtblk_plain(vblk))
 		virtblk_bio_suspend(vblk);
 
@@ -1046,7 +1053,6 @@ static int virtblk_freeze(struct virtio_device *vdev)
 	blk_mq_unfreeze_queue(q);
 
 	virtio_reset_device(vdev);
-	flush_work(&vblk->config_work);
 	cancel_delayed_work_sync(&vblk->requeue_work);
 	vdev->config->del_vqs(vdev);
 	return 0;
