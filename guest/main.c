@@ -81,7 +81,7 @@ MODULE_PARM_DESC(io_path,
 
 /*
  * The read_latency_hint (us) at or under which auto takes the bio path:
- * see "Choosing the path" in Documentation/block/virtio_blk-adaptive.rst
+ * see "Choosing a path" in Documentation/block/virtio_blk-adaptive.rst
  * for the measurements behind the default.
  */
 unsigned int virtblk_bio_latency_us = 200;

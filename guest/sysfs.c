@@ -113,24 +113,20 @@ int virtblk_medium_path(bool medium, u16 rotation_rate, u32 latency_us,
 
 /* The path @policy selects for the device, and why, into @why */
 static int virtblk_policy_path(struct virtio_blk *vblk, int policy,
-			       bool by_user, int *reason, char *why)
+			       bool by_user, char *why)
 {
 	/* Zone writes need blk-mq's zone write plugging. */
 	if (vblk->zoned) {
-		*reason = VIRTBLK_REASON_ZONED;
 		snprintf(why, VIRTBLK_REASON_LEN, "host-managed zoned device");
 		return VIRTBLK_PATH_REQUEST;
 	}
 
 	if (policy == VIRTBLK_POLICY_AUTO) {
-		*reason = vblk->medium ? VIRTBLK_REASON_MEDIUM :
-					 VIRTBLK_REASON_NO_FEATURE;
 		return virtblk_medium_path(vblk->medium, vblk->rotation_rate,
 					   vblk->read_latency_hint, why,
 					   VIRTBLK_REASON_LEN);
 	}
 
-	*reason = by_user ? VIRTBLK_REASON_OVERRIDE : VIRTBLK_REASON_PARAM;
 	snprintf(why, VIRTBLK_REASON_LEN, "%s",
 		 by_user ? "io_path written by user" : "io_path module parameter");
 	return policy == VIRTBLK_POLICY_BIO ? VIRTBLK_PATH_BIO :
@@ -183,12 +179,10 @@ ssize_t virtblk_reason_show(struct virtio_blk *vblk, char *buf)
 void virtblk_select_path(struct virtio_blk *vblk, int policy, bool by_user)
 {
 	char why[VIRTBLK_REASON_LEN];
-	int reason;
-	int path = virtblk_policy_path(vblk, policy, by_user, &reason, why);
+	int path = virtblk_policy_path(vblk, policy, by_user, why);
 
 	virtblk_set_why(vblk, why);
 	WRITE_ONCE(vblk->policy, policy);
-	WRITE_ONCE(vblk->reason, reason);
 	WRITE_ONCE(vblk->path, path);
 }
 
@@ -218,9 +212,8 @@ static int virtblk_store_path(struct virtio_blk *vblk, int policy)
 
 	if (virtblk_plain(vblk) && policy != VIRTBLK_POLICY_REQUEST) {
 		char why[VIRTBLK_REASON_LEN];
-		int reason;
 
-		if (virtblk_policy_path(vblk, policy, true, &reason, why) ==
+		if (virtblk_policy_path(vblk, policy, true, why) ==
 		    VIRTBLK_PATH_BIO)
 			return virtblk_reshape(vblk, policy);
 	}

@@ -48,14 +48,6 @@ enum virtblk_policy {
 	VIRTBLK_POLICY_REQUEST,
 };
 
-enum virtblk_reason {
-	VIRTBLK_REASON_NO_FEATURE,	/* auto, the device does not offer F_BIO */
-	VIRTBLK_REASON_MEDIUM,		/* auto, from the medium fields */
-	VIRTBLK_REASON_PARAM,		/* forced by the io_path parameter */
-	VIRTBLK_REASON_OVERRIDE,	/* forced through sysfs */
-	VIRTBLK_REASON_ZONED,		/* host-managed zoned: request only */
-};
-
 /* Room for an io_path_reason line, the longest with two 10-digit values */
 #define VIRTBLK_REASON_LEN	112
 
@@ -216,14 +208,13 @@ struct virtblk_vq {
  * @tag_set: tags of @mq_disk
  * @path: enum virtblk_path in effect, read once per bio
  * @policy: enum virtblk_policy last asked for
- * @reason: enum virtblk_reason for @path
  * @reason_lock: protects @why
  * @why: what decided @path, in words (io_path_reason)
  * @medium: VIRTIO_BLK_F_BIO negotiated: the device reports its medium
  * @rotation_rate: rotation_rate as last read (under @path_lock once live)
  * @read_latency_hint: read_latency_hint in us as last read, likewise
  * @rebind_noted: a plain disk logged that auto now asks for the bio path
- * @path_lock: serialises writers of @path, @policy and @reason, and the
+ * @path_lock: serialises writers of @path, @policy and @why, and the
  *	creation and removal of the disks
  * @reshaping: set while a plain disk is re-created bio-capable: no new
  *	opener may get it meanwhile
@@ -266,7 +257,6 @@ struct virtio_blk {
 
 	int path;
 	int policy;
-	int reason;
 	spinlock_t reason_lock;		/* why */
 	char why[VIRTBLK_REASON_LEN];
 	bool medium;
