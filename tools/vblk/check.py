@@ -416,7 +416,7 @@ def demo(g, state):
               "demo-every-disk-in-table", log=f"rows per disk: {rows}\n{log}")
         bad = [n for n, d in disks.items()
                if not (isinstance(d["host"].get("offered"), bool) and d["host"].get("media")
-                       and d["host"].get("reason") and "threshold_us" in d["host"])]
+                       and d["host"].get("reason") and "latency_us" in d["host"])]
         g.add(not bad, "demo-host-probe", log=f"no probe for {bad}\n{log}")
         bad = [n for n, d in disks.items()
                if d["auto"].get("path") not in ("bio", "request")

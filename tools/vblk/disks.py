@@ -20,6 +20,20 @@ class Disk:
     # Faults the vhost back end makes on a signal (see its docstring)
     FAULTS = {"break-used-id": signal.SIGUSR1}
 
+    # Disk keys of VIRTIO_BLK_F_BIO (bit 20: the device reports the medium
+    # in config space), each a virtio-blk-pci property: bio=on|off offers
+    # the bit (the series' "bio", default off); rotation=N and
+    # latency-hint=US fix rotation_rate (0 not reported, 1 non-rotating,
+    # 1025-65534 rpm) and read_latency_hint (microseconds, 0 not
+    # reported) for good, whatever the host detects or measures
+    # (tools/qemu-test-patches' x-test-* knobs; the host action "media"
+    # changes them on the running guest, with a config change interrupt).
+    MEDIA_KEYS = {"bio": "bio", "rotation": "x-test-rotation-rate",
+                  "latency-hint": "x-test-read-latency-hint"}
+    BIO_VALUES = ("on", "off")
+    BIO_HELP = ("bio=on|off offers VIRTIO_BLK_F_BIO or not; there is no bio=auto any "
+                "more: the host reports the medium (rotation=N, latency-hint=US to fix it)")
+
     def __init__(self, spec):
         parts = spec.split(":", 2)
         if len(parts) < 2 or parts[1] not in self.CLASSES:
@@ -35,7 +49,18 @@ class Disk:
             if not sep:
                 raise ValueError(f"bad disk option '{kv}' in '{spec}'")
             if key.startswith("dev."):
+                if key == "dev.bio" and val not in self.BIO_VALUES:
+                    raise ValueError(f"'{kv}' in '{spec}': {self.BIO_HELP}")
                 self.dev[key[4:]] = val
+            elif key in self.MEDIA_KEYS:
+                # VIRTIO_BLK_F_BIO and the medium information it carries
+                if key == "bio" and val not in self.BIO_VALUES:
+                    raise ValueError(f"'{kv}' in '{spec}': {self.BIO_HELP}")
+                if key != "bio" and not re.fullmatch(r"\d+", val):
+                    raise ValueError(f"'{kv}' in '{spec}': want a number")
+                if self.cls == "vhost":
+                    raise ValueError(f"'{key}' is for virtio-blk disks, not vhost, in '{spec}'")
+                self.dev[self.MEDIA_KEYS[key]] = val
             elif key.startswith("blk."):
                 self.blk[key[4:]] = val
             elif key.startswith(("cfg.", "feat.")) or key == "vu.lenient":
