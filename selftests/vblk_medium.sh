@@ -18,10 +18,10 @@
 # io_path=request as module parameter every disk is on the request path
 # whatever the medium says, and the rotational flag still follows it.
 #
-# The fields come from the vhost-user test back end (cfg.rotation_rate,
-# cfg.read_latency_hint; setting either offers the feature), passed through
-# QEMU's vhost-user-blk-pci by its test-only x-bio property.  Each disk
-# says what to find: expect.path, expect.rotational, and expect.why, the
+# The fields come from QEMU's virtio-blk (bio=on offers the bit), fixed by
+# its test-only x-test-rotation-rate and x-test-read-latency-hint
+# properties whatever the host detects or measures.  Each disk says what
+# to find: expect.path, expect.rotational, and expect.why, the
 # field that decides:
 #   hint-le, hint-gt    read_latency_hint (expect.hint) <= or > threshold
 #   hint-none           read_latency_hint not reported
@@ -32,42 +32,43 @@
 #   param               the io_path module parameter
 #
 # vmtest guest ours-medium --driver ours
-# vmtest disk fast vhost size=16M dev.x-bio=on cfg.rotation_rate=1 \
-#   cfg.read_latency_hint=45 expect.path=bio expect.rotational=0 \
+# vmtest disk fast ram size=16M dev.bio=on dev.x-test-rotation-rate=1 \
+#   dev.x-test-read-latency-hint=45 expect.path=bio expect.rotational=0 \
 #   expect.why=hint-le expect.hint=45
-# vmtest disk measuring vhost size=16M dev.x-bio=on cfg.rotation_rate=1 \
-#   expect.path=bio expect.rotational=0 expect.why=hint-none
-# vmtest disk remote vhost size=16M dev.x-bio=on cfg.rotation_rate=1 \
-#   cfg.read_latency_hint=5000 expect.path=request expect.rotational=0 \
+# vmtest disk measuring ram size=16M dev.bio=on dev.x-test-rotation-rate=1 \
+#   dev.x-test-read-latency-hint=0 expect.path=bio expect.rotational=0 expect.why=hint-none
+# vmtest disk remote ram size=16M dev.bio=on dev.x-test-rotation-rate=1 \
+#   dev.x-test-read-latency-hint=5000 expect.path=request expect.rotational=0 \
 #   expect.why=hint-gt expect.hint=5000
-# vmtest disk hdd vhost size=16M dev.x-bio=on cfg.rotation_rate=7200 \
-#   cfg.read_latency_hint=45 expect.path=request expect.rotational=1 \
+# vmtest disk hdd ram size=16M dev.bio=on dev.x-test-rotation-rate=7200 \
+#   dev.x-test-read-latency-hint=45 expect.path=request expect.rotational=1 \
 #   expect.why=rpm expect.rpm=7200
-# vmtest disk unknown vhost size=16M dev.x-bio=on cfg.rotation_rate=0 \
-#   cfg.read_latency_hint=45 expect.path=request expect.rotational=1 \
+# vmtest disk unknown ram size=16M dev.bio=on dev.x-test-rotation-rate=0 \
+#   dev.x-test-read-latency-hint=45 expect.path=request expect.rotational=1 \
 #   expect.why=rot-none
-# vmtest disk reserved vhost size=16M dev.x-bio=on cfg.rotation_rate=0x200 \
-#   expect.path=request expect.rotational=1 expect.why=rot-reserved \
+# vmtest disk reserved ram size=16M dev.bio=on dev.x-test-rotation-rate=512 \
+#   dev.x-test-read-latency-hint=0 expect.path=request expect.rotational=1 expect.why=rot-reserved \
 #   expect.rpm=0x0200
-# vmtest disk plain vhost size=16M expect.path=request expect.rotational=1 \
+# vmtest disk plain ram size=16M dev.bio=off expect.path=request expect.rotational=1 \
 #   expect.why=nobit
 # vmtest guest ours-medium-threshold --driver ours \
 #   --module-param bio_latency_us=30
-# vmtest disk under vhost size=16M dev.x-bio=on cfg.rotation_rate=1 \
-#   cfg.read_latency_hint=20 expect.path=bio expect.rotational=0 \
+# vmtest disk under ram size=16M dev.bio=on dev.x-test-rotation-rate=1 \
+#   dev.x-test-read-latency-hint=20 expect.path=bio expect.rotational=0 \
 #   expect.why=hint-le expect.hint=20
-# vmtest disk at vhost size=16M dev.x-bio=on cfg.rotation_rate=1 \
-#   cfg.read_latency_hint=30 expect.path=bio expect.rotational=0 \
+# vmtest disk at ram size=16M dev.bio=on dev.x-test-rotation-rate=1 \
+#   dev.x-test-read-latency-hint=30 expect.path=bio expect.rotational=0 \
 #   expect.why=hint-le expect.hint=30
-# vmtest disk over vhost size=16M dev.x-bio=on cfg.rotation_rate=1 \
-#   cfg.read_latency_hint=45 expect.path=request expect.rotational=0 \
+# vmtest disk over ram size=16M dev.bio=on dev.x-test-rotation-rate=1 \
+#   dev.x-test-read-latency-hint=45 expect.path=request expect.rotational=0 \
 #   expect.why=hint-gt expect.hint=45
 # vmtest guest ours-medium-request --driver ours --module-param io_path=request
-# vmtest disk fast vhost size=16M dev.x-bio=on cfg.rotation_rate=1 \
-#   cfg.read_latency_hint=45 expect.path=request expect.rotational=0 \
+# vmtest disk fast ram size=16M dev.bio=on dev.x-test-rotation-rate=1 \
+#   dev.x-test-read-latency-hint=45 expect.path=request expect.rotational=0 \
 #   expect.why=param
-# vmtest disk hdd vhost size=16M dev.x-bio=on cfg.rotation_rate=7200 \
-#   expect.path=request expect.rotational=1 expect.why=param
+# vmtest disk hdd ram size=16M dev.bio=on dev.x-test-rotation-rate=7200 \
+#   dev.x-test-read-latency-hint=0 expect.path=request expect.rotational=1 \
+#   expect.why=param
 . ./test_common.sh
 . ./vblk_lib.sh
 

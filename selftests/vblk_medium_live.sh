@@ -15,17 +15,19 @@
 #   becomes rotating (the rotational flag still follows); "auto" written
 #   then gives the medium's path at once.
 #
-# The changes come from the vhost-user test back end (vblk_host backend
-# NAME set cfg.FIELD=VALUE ...), through QEMU's vhost-user-blk-pci with its
-# test-only x-bio property.  The disks are told apart by role.
+# The changes come from QEMU's virtio-blk (bio=on): its test-only
+# x-test-rotation-rate and x-test-read-latency-hint properties, set over
+# QMP on the running device, each send a configuration change
+# notification.  One field changes at a time, in an order that makes no
+# switch beyond the one counted.  The disks are told apart by role.
 #
 # vmtest guest ours-medium-live --driver ours
-# vmtest disk follow vhost size=32M dev.x-bio=on cfg.rotation_rate=1 \
-#   cfg.read_latency_hint=45 role=follow
-# vmtest disk plain vhost size=16M dev.x-bio=on cfg.rotation_rate=7200 \
-#   role=plain
-# vmtest disk pinned vhost size=16M dev.x-bio=on cfg.rotation_rate=1 \
-#   cfg.read_latency_hint=45 role=pinned
+# vmtest disk follow ram size=32M dev.bio=on dev.x-test-rotation-rate=1 \
+#   dev.x-test-read-latency-hint=45 role=follow
+# vmtest disk plain ram size=16M dev.bio=on dev.x-test-rotation-rate=7200 \
+#   dev.x-test-read-latency-hint=0 role=plain
+# vmtest disk pinned ram size=16M dev.bio=on dev.x-test-rotation-rate=1 \
+#   dev.x-test-read-latency-hint=45 role=pinned
 . ./test_common.sh
 . ./vblk_lib.sh
 
@@ -53,10 +55,19 @@ is() {
 }
 
 # change NAME SYS SETTINGS PATH REASON ROTATIONAL: have the device of disk
-# NAME change its medium, wait for the disk to show it.
+# NAME change its medium, one rotation=N or latency-hint=US of SETTINGS
+# after the other, and wait for the disk to show the end result.
 change() {
-	vblk_host backend "$1" set $3 >/dev/null ||
-		fail "$1: the host did not take 'set $3'"
+	local kv prop r
+	for kv in $3; do
+		case ${kv%%=*} in
+		rotation) prop=x-test-rotation-rate ;;
+		latency-hint) prop=x-test-read-latency-hint ;;
+		*) fail "change: bad setting $kv" ;;
+		esac
+		r=$(vblk_host qmp "{\"execute\": \"qom-set\", \"arguments\": {\"path\": \"/machine/peripheral/$1\", \"property\": \"$prop\", \"value\": ${kv#*=}}}") ||
+			fail "$1: qom-set $prop=${kv#*=}: $r"
+	done
 	vblk_until 30 is "$2" "$4" "$5" "$6" ||
 		fail "$1: after '$3': io_path $(cat "$2/io_path"), reason '$(cat "$2/io_path_reason")', rotational $(cat "$2/queue/rotational"); want $4, '$5', $6"
 	ktap_log "$1: $3 -> $4 path ($5), rotational $6"
@@ -79,15 +90,15 @@ rm -f $done_flag
 (
 	trap - EXIT
 	vblk_wait 30 "$f_name: I/O in flight" vblk_busy $(vblk_inflight_files "$f_sys")
-	change "$f_name" "$f_sys" "cfg.rotation_rate=7200" request \
+	change "$f_name" "$f_sys" "rotation=7200" request \
 		"rotation_rate 7200 rpm (rotating)" 1
-	change "$f_name" "$f_sys" "cfg.rotation_rate=1 cfg.read_latency_hint=5000" request \
+	change "$f_name" "$f_sys" "latency-hint=5000 rotation=1" request \
 		"read_latency_hint 5000 us > $limit us" 0
-	change "$f_name" "$f_sys" "cfg.read_latency_hint=0" bio \
+	change "$f_name" "$f_sys" "latency-hint=0" bio \
 		"read_latency_hint not reported yet" 0
-	change "$f_name" "$f_sys" "cfg.rotation_rate=0" request \
+	change "$f_name" "$f_sys" "rotation=0" request \
 		"rotation_rate not reported" 1
-	change "$f_name" "$f_sys" "cfg.rotation_rate=1 cfg.read_latency_hint=45" bio \
+	change "$f_name" "$f_sys" "latency-hint=45 rotation=1" bio \
 		"read_latency_hint 45 us <= $limit us" 0
 	: >$done_flag
 ) &
@@ -105,25 +116,25 @@ is "$sys" request "rotation_rate 7200 rpm (rotating)" 1 ||
 	fail "$name: unexpected start ($(cat "$sys/io_path_reason"))"
 rebind="${sys##*/}] auto now asks for the bio path"
 [ "$(dmesg | grep -c "$rebind")" = 0 ] || fail "$name: logged before any change"
-change "$name" "$sys" "cfg.rotation_rate=1 cfg.read_latency_hint=45" request \
+change "$name" "$sys" "latency-hint=45 rotation=1" request \
 	"read_latency_hint 45 us <= $limit us, bio path on rebind (plain blk-mq disk)" 0
-change "$name" "$sys" "cfg.read_latency_hint=60" request \
+change "$name" "$sys" "latency-hint=60" request \
 	"read_latency_hint 60 us <= $limit us, bio path on rebind (plain blk-mq disk)" 0
 [ "$(dmesg | grep -c "$rebind")" = 1 ] ||
 	fail "$name: want one 'bio path on rebind' log line, have $(dmesg | grep -c "$rebind")"
 vblk_hidden "$sys" >/dev/null && fail "$name: became bio-capable"
 [ -e "$sys/queue/scheduler" ] || fail "$name: lost its scheduler"
 vblk_fio_verified 60 medium-live-plain "$dev" --size=4M
-change "$name" "$sys" "cfg.rotation_rate=7200" request \
+change "$name" "$sys" "rotation=7200" request \
 	"rotation_rate 7200 rpm (rotating)" 1
 
 # -- the user's choice wins over the medium ---------------------------------
 disk pinned
 vblk_set_path "$sys" bio || fail "$name: io_path bio did not take"
-change "$name" "$sys" "cfg.rotation_rate=7200" bio "io_path written by user" 1
+change "$name" "$sys" "rotation=7200" bio "io_path written by user" 1
 vblk_fio_verified 60 medium-live-pinned "$dev" --size=4M
 echo auto >"$sys/io_path" || fail "$name: writing auto failed"
 is "$sys" request "rotation_rate 7200 rpm (rotating)" 1 ||
 	fail "$name: auto did not return to the medium's path ($(cat "$sys/io_path"), $(cat "$sys/io_path_reason"))"
-change "$name" "$sys" "cfg.rotation_rate=1" bio "read_latency_hint 45 us <= $limit us" 0
+change "$name" "$sys" "rotation=1" bio "read_latency_hint 45 us <= $limit us" 0
 exit $KSFT_PASS

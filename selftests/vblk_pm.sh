@@ -6,12 +6,12 @@
 # verifies, once on each path.
 #
 # vmtest guest ours-capable --driver ours
-# vmtest disk d1 ram size=64M dev.num-queues=2 dev.bio=on
+# vmtest disk d1 ram size=64M dev.num-queues=2 dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45
 # vmtest guest ours-shape --driver ours
-# vmtest disk plain vhost size=16M dev.x-bio=on cfg.rotation_rate=7200 \
-#   role=plain
-# vmtest disk hinted vhost size=16M dev.x-bio=on cfg.rotation_rate=1 \
-#   cfg.read_latency_hint=45 role=capable
+# vmtest disk plain ram size=16M dev.bio=on dev.x-test-rotation-rate=7200 \
+#   dev.x-test-read-latency-hint=0 role=plain
+# vmtest disk hinted ram size=16M dev.bio=on dev.x-test-rotation-rate=1 \
+#   dev.x-test-read-latency-hint=45 role=capable
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -13,13 +13,13 @@
 #
 # Needs a writable disk whose medium auto gives the request path (role=
 # plain: rotating) and one it gives the bio path (role=capable: non-rotating,
-# 45 us), from the vhost-user test back end (x-bio, see vblk_medium.sh).
+# 45 us), fixed by QEMU's test-only x-test-* properties (see vblk_medium.sh).
 #
 # vmtest guest ours-shape --driver ours
-# vmtest disk plain vhost size=16M dev.x-bio=on cfg.rotation_rate=7200 \
-#   role=plain
-# vmtest disk hinted vhost size=16M dev.x-bio=on cfg.rotation_rate=1 \
-#   cfg.read_latency_hint=45 role=capable
+# vmtest disk plain ram size=16M dev.bio=on dev.x-test-rotation-rate=7200 \
+#   dev.x-test-read-latency-hint=0 role=plain
+# vmtest disk hinted ram size=16M dev.bio=on dev.x-test-rotation-rate=1 \
+#   dev.x-test-read-latency-hint=45 role=capable
 # vmtest run data_integrity
 . ./test_common.sh
 . ./vblk_lib.sh

@@ -10,13 +10,13 @@
 # handles while it does not hold the disk open.
 #
 # vmtest guest ours-udev --driver ours --file guest/81-virtio-blk-io-path.rules
-# The medium of each disk asks auto for the other path (vhost-user test back
-# end, x-bio; see vblk_medium.sh): rotating for the one pinned to bio, fast
+# The medium of each disk asks auto for the other path (QEMU's test-only
+# x-test-* properties, see vblk_medium.sh): rotating for the one pinned to bio, fast
 # for the one pinned to request.
-# vmtest disk pin-bio1 vhost size=16M dev.x-bio=on cfg.rotation_rate=7200 \
-#   role=pinned expect.io-path=bio
-# vmtest disk pin-request1 vhost size=16M dev.x-bio=on cfg.rotation_rate=1 \
-#   cfg.read_latency_hint=45 role=pinned expect.io-path=request
+# vmtest disk pin-bio1 ram size=16M dev.bio=on dev.x-test-rotation-rate=7200 \
+#   dev.x-test-read-latency-hint=0 role=pinned expect.io-path=bio
+# vmtest disk pin-request1 ram size=16M dev.bio=on dev.x-test-rotation-rate=1 \
+#   dev.x-test-read-latency-hint=45 role=pinned expect.io-path=request
 . ./test_common.sh
 . ./vblk_lib.sh
 
