@@ -12,12 +12,16 @@ x-query-virtio-status and its medium information with qom-get
 media-info: the media kind, rotation_rate.  Latency cases let the VM run
 ("cont") and wait, bounded, for the background probe's read_latency_hint.
 A migration case moves a running VM onto storage with another latency:
-the destination ends with its own measurement.  Each case is one test
+the destination starts with the source's fields and ends with its own
+measurement.  A refused sysfs read (the attribute overmounted, in a
+private mount namespace, by a file only root may read, and QEMU run as
+nobody) must leave the medium unknown with one warning.  Each case is one test
 and one QEMU (two for a migration); its storage (files, loop devices,
 partitions, mounts) is set up for it and removed after it,
 whatever the outcome.  A failure shows QEMU's command line and log.
 
-Needs root (losetup, addpart, mkfs.btrfs, mount, sysfs writes) and the
+Needs root (losetup, addpart, mkfs.btrfs, mount, unshare, setpriv, sysfs
+writes) and the
 QEMU build: without them every test fails.  QEMU=PATH overrides the
 build.  Output is TAP (pycotap); exit status 0 when everything passed.
 
@@ -37,7 +41,8 @@ import pycotap
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))), "tools"))
 from vblk.disks import Disk  # noqa: E402
-from vblk.paths import QEMU  # noqa: E402
+from vblk.paths import FIRMWARE, QEMU  # noqa: E402
+from vblk.qmp import QMP  # noqa: E402
 from vblk.vm import VM  # noqa: E402
 
 QEMU_BIN = os.environ.get("QEMU", QEMU)
@@ -255,6 +260,56 @@ class ProbeMatrix(unittest.TestCase):
         self.assertGreaterEqual(hint, lo, f"{info}{self.logs()}")
         if hi is not None:
             self.assertLessEqual(hint, hi, f"{info}{self.logs()}")
+
+    def test_sysfs_read_refused(self):
+        """a sysfs read refused (EACCES, as under a confined QEMU's
+        profile): media unknown, rotation_rate 0, one warning"""
+        dev = self.loop(False)
+        attr = os.path.realpath(f"/sys/dev/block/{os.major(os.stat(dev).st_rdev)}:"
+                                f"{os.minor(os.stat(dev).st_rdev)}/queue/rotational")
+        tmp = tempfile.mkdtemp(prefix="vblk-probe-denied-", dir="/var/tmp")
+        self.addCleanup(subprocess.run, ["rm", "-rf", tmp])
+        os.chmod(tmp, 0o777)
+        shut = os.path.join(tmp, "rotational")
+        with open(shut, "w") as f:
+            f.write("0\n")
+        os.chmod(shut, 0)
+        mode = os.stat(dev).st_mode & 0o777
+        os.chmod(dev, 0o666)        # QEMU runs as nobody below
+        self.addCleanup(os.chmod, dev, mode)
+        sock = os.path.join(tmp, "qmp.sock")
+        log = os.path.join(tmp, "qemu.log")
+        qemu = " ".join([QEMU_BIN, "-S", "-nodefaults", "-machine", "pc", "-display", "none",
+                         "-L", FIRMWARE, "-blockdev",
+                         f"driver=host_device,node-name=d,filename={dev}",
+                         "-device", "virtio-blk-pci,id=d,drive=d,bio=on",
+                         "-qmp", f"unix:{sock},server=on,wait=off"])
+        # A private mount namespace where the attribute is a file only
+        # root may read, and QEMU without root's capabilities.
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                 f"mount --bind {shut} {attr} && exec setpriv --reuid=65534 "
+                 f"--regid=65534 --clear-groups {qemu}"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        self.addCleanup(proc.wait)
+        self.addCleanup(proc.kill)
+        deadline = time.monotonic() + QMP_TIMEOUT
+        while not os.path.exists(sock):
+            with open(log) as f:
+                text = f.read()
+            self.assertIsNone(proc.poll(), f"QEMU exited: {text}")
+            self.assertLess(time.monotonic(), deadline, f"no QMP socket: {text}")
+            time.sleep(0.05)
+        qmp = QMP(sock)
+        self.addCleanup(qmp.close)
+        info = qmp.cmd("qom-get", path="/machine/peripheral/d", property="media-info")
+        with open(log) as f:
+            text = f.read()
+        print(f"media-info: {info}\nQEMU said: {text.strip()}")
+        self.assertEqual(info["media"], "unknown", f"{info}\n{text}")
+        self.assertEqual(info["rotation-rate"], 0, f"{info}\n{text}")
+        self.assertEqual(text.count("sysfs refused"), 1, text)
 
     def test_migration_onto_slower_storage(self):
         """migration onto storage with 20 ms per read: the destination
