@@ -27,7 +27,7 @@ DISKS = [
     "looprot:loop-rot:bio=on",
     "part:part:bio=on",
     "nullfast:null:bio=on",
-    "nullslow:null:latency-ns=2000000,bio=on",
+    "nullslow:null:latency-ns=2000000,zeroes=0,bio=on",
 ]
 
 # The drivers of the side-by-side, in the order the guest runs them:

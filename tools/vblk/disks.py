@@ -76,7 +76,8 @@ class Disk:
                     raise ValueError(f"bad expectation '{kv}' in '{spec}': want "
                                      "expect.WORD=VALUE, WORD [a-z][a-z0-9-]*")
                 self.expect[key[7:]] = val
-            elif key in ("size", "latency-ns", "rot", "absent", "hotplug", "fill", "role"):
+            elif key in ("size", "latency-ns", "rot", "absent", "hotplug", "fill", "role",
+                         "zeroes"):
                 self.opts[key] = val
             else:
                 raise ValueError(f"unknown disk option '{key}' in '{spec}'")
@@ -181,8 +182,11 @@ class Disk:
             return None
         if self.cls == "null":
             lat = int(self.opts.get("latency-ns", "0"))
+            # zeroes=0: reads return whatever the buffer held, and the
+            # host's latency probe has data to time (it skips zeroes)
+            zeroes = "on" if self.opts.get("zeroes", "1") == "1" else "off"
             bd = (f"driver=null-co,node-name={node},size={self.size},"
-                  f"latency-ns={lat},read-zeroes=on")
+                  f"latency-ns={lat},read-zeroes={zeroes}")
         else:
             if self.cls == "ram":
                 self.path = f"/dev/shm/vblk-{runid}-{self.name}.img"
