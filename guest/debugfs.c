@@ -63,6 +63,18 @@ static int virtblk_flushes_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(virtblk_flushes);
 
+/* The medium the device reported last (VIRTIO_BLK_F_BIO) */
+static int virtblk_medium_show(struct seq_file *m, void *v)
+{
+	struct virtio_blk *vblk = m->private;
+
+	seq_printf(m, "offered %d\nrotation_rate %u\nread_latency_hint %u\n",
+		   vblk->medium, READ_ONCE(vblk->rotation_rate),
+		   READ_ONCE(vblk->read_latency_hint));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(virtblk_medium);
+
 /**
  * virtblk_debugfs_add - create the device's debugfs directory
  * @vblk: the device, with its visible disk named
@@ -78,6 +90,8 @@ void virtblk_debugfs_add(struct virtio_blk *vblk)
 			    &virtblk_queues_fops);
 	debugfs_create_file("flushes", 0400, vblk->debugfs_dir, vblk,
 			    &virtblk_flushes_fops);
+	debugfs_create_file("medium", 0400, vblk->debugfs_dir, vblk,
+			    &virtblk_medium_fops);
 }
 
 /**

@@ -77,7 +77,17 @@ static const struct kernel_param_ops virtblk_io_path_ops = {
 };
 module_param_cb(io_path, &virtblk_io_path_ops, &virtblk_io_path_param, 0644);
 MODULE_PARM_DESC(io_path,
-		 "I/O path of new devices: auto (bio if the device offers VIRTIO_BLK_F_BIO), bio or request");
+		 "I/O path of new devices: auto (bio for a non-rotating medium with a low or unreported read latency), bio or request");
+
+/*
+ * The read_latency_hint (us) at or under which auto takes the bio path:
+ * see "Choosing a path" in Documentation/block/virtio_blk-adaptive.rst
+ * for the measurements behind the default.
+ */
+unsigned int virtblk_bio_latency_us = 200;
+module_param_named(bio_latency_us, virtblk_bio_latency_us, uint, 0644);
+MODULE_PARM_DESC(bio_latency_us,
+		 "auto: highest read_latency_hint (us) of a non-rotating medium that takes the bio path (default 200)");
 
 static int major;
 static enum cpuhp_state virtblk_cpuhp_state;
@@ -103,14 +113,16 @@ bool virtblk_get_cache_mode(struct virtio_device *vdev)
 	return !!writeback;
 }
 
-static int virtblk_set_write_cache(struct request_queue *q, bool writeback)
+/* Set or clear a queue feature with the queue frozen */
+static int virtblk_set_feature(struct request_queue *q, blk_features_t feature,
+			       bool on)
 {
 	struct queue_limits lim = queue_limits_start_update(q);
 
-	if (writeback)
-		lim.features |= BLK_FEAT_WRITE_CACHE;
+	if (on)
+		lim.features |= feature;
 	else
-		lim.features &= ~BLK_FEAT_WRITE_CACHE;
+		lim.features &= ~feature;
 	return queue_limits_commit_update_frozen(q, &lim);
 }
 
@@ -128,9 +140,11 @@ void virtblk_update_cache_mode(struct virtio_blk *vblk)
 	int err = 0;
 
 	if (!virtblk_plain(vblk))
-		err = virtblk_set_write_cache(vblk->mq_disk->queue, writeback);
+		err = virtblk_set_feature(vblk->mq_disk->queue,
+					  BLK_FEAT_WRITE_CACHE, writeback);
 	if (!err)
-		err = virtblk_set_write_cache(vblk->disk->queue, writeback);
+		err = virtblk_set_feature(vblk->disk->queue,
+					  BLK_FEAT_WRITE_CACHE, writeback);
 	if (err)
 		dev_warn(&vblk->vdev->dev, "[%s] cannot update the write cache: %d\n",
 			 vblk->disk->disk_name, err);
@@ -167,15 +181,113 @@ static void virtblk_update_capacity(struct virtio_blk *vblk, bool resize)
 	}
 }
 
+/* Read rotation_rate and read_latency_hint, both from one generation */
+static void virtblk_read_medium(struct virtio_blk *vblk)
+{
+	struct virtio_blk_medium_config m;
+
+	BUILD_BUG_ON(sizeof(struct virtio_blk_config) !=
+		     VIRTIO_BLK_CFG_MEDIUM_OFFSET);
+	BUILD_BUG_ON(offsetof(struct virtio_blk_medium_config,
+			      read_latency_hint) != 4);
+
+	if (!vblk->medium)
+		return;
+	virtio_cread_bytes(vblk->vdev, VIRTIO_BLK_CFG_MEDIUM_OFFSET, &m,
+			   sizeof(m));
+	WRITE_ONCE(vblk->rotation_rate,
+		   virtio16_to_cpu(vblk->vdev, m.rotation_rate));
+	WRITE_ONCE(vblk->read_latency_hint,
+		   virtio32_to_cpu(vblk->vdev, m.read_latency_hint));
+}
+
+/*
+ * Whether the disks are rotational: as NVMe follows its rotational bit,
+ * except that a device that does not tell (no VIRTIO_BLK_F_BIO, or
+ * rotation_rate not reported) is rotational, as under the in-tree driver.
+ */
+static bool virtblk_rotational(struct virtio_blk *vblk)
+{
+	return !vblk->medium ||
+	       vblk->rotation_rate != VIRTIO_BLK_ROTATION_NONE;
+}
+
+/*
+ * The medium changed: the rotational flag of both disks follows it, and
+ * so does the path when auto chose it.  With @path_lock held and the
+ * disks live.
+ */
+static void virtblk_update_medium(struct virtio_blk *vblk)
+{
+	struct device *dev = &vblk->vdev->dev;
+	const char *name = vblk->disk->disk_name;
+	bool was_rotational = virtblk_rotational(vblk);
+	u16 rotation_rate = vblk->rotation_rate;
+	u32 latency = vblk->read_latency_hint;
+	char why[VIRTBLK_REASON_LEN];
+	int old = vblk->path, err = 0;
+
+	virtblk_read_medium(vblk);
+	if (vblk->rotation_rate == rotation_rate &&
+	    vblk->read_latency_hint == latency)
+		return;
+	dev_dbg(dev, "[%s] rotation_rate %u, read_latency_hint %u us\n", name,
+		vblk->rotation_rate, vblk->read_latency_hint);
+
+	if (virtblk_rotational(vblk) != was_rotational) {
+		bool rotational = !was_rotational;
+
+		if (!virtblk_plain(vblk))
+			err = virtblk_set_feature(vblk->mq_disk->queue,
+						  BLK_FEAT_ROTATIONAL,
+						  rotational);
+		if (!err)
+			err = virtblk_set_feature(vblk->disk->queue,
+						  BLK_FEAT_ROTATIONAL,
+						  rotational);
+		if (err)
+			dev_warn(dev, "[%s] cannot update the rotational flag: %d\n",
+				 name, err);
+	}
+
+	/* A path the user or the module parameter chose stays. */
+	if (vblk->policy != VIRTBLK_POLICY_AUTO || vblk->zoned)
+		return;
+
+	if (!virtblk_plain(vblk)) {
+		virtblk_select_path(vblk, VIRTBLK_POLICY_AUTO, false);
+		if (vblk->path != old)
+			dev_info(dev, "[%s] auto: %s path -> %s path (%s)\n",
+				 name, virtblk_path_name(old),
+				 virtblk_path_name(vblk->path), vblk->why);
+		return;
+	}
+
+	/* A plain disk stays one: only a new disk can be bio-based. */
+	if (virtblk_medium_path(true, vblk->rotation_rate,
+				vblk->read_latency_hint, why,
+				sizeof(why)) == VIRTBLK_PATH_BIO) {
+		if (!vblk->rebind_noted)
+			dev_info(dev, "[%s] auto now asks for the bio path (%s): a plain blk-mq disk takes it when the device is bound again\n",
+				 name, why);
+		vblk->rebind_noted = true;
+		strlcat(why, ", bio path on rebind (plain blk-mq disk)",
+			sizeof(why));
+	}
+	virtblk_set_why(vblk, why);
+}
+
 static void virtblk_config_changed_work(struct work_struct *work)
 {
 	struct virtio_blk *vblk = container_of(work, struct virtio_blk,
 					       config_work);
 
-	/* The disks are being re-created or are gone: nothing to resize. */
+	/* The disks are being re-created or are gone: nothing to update. */
 	mutex_lock(&vblk->path_lock);
-	if (vblk->disk)
+	if (vblk->disk) {
 		virtblk_update_capacity(vblk, true);
+		virtblk_update_medium(vblk);
+	}
 	mutex_unlock(&vblk->path_lock);
 }
 
@@ -342,8 +454,7 @@ static int virtblk_read_limits(struct virtio_blk *vblk,
 	size_t max_dma_size;
 	u64 opt;
 
-	/* Rotational unless the device says its storage is fast. */
-	if (!virtio_has_feature(vdev, VIRTIO_BLK_F_BIO))
+	if (virtblk_rotational(vblk))
 		lim->features |= BLK_FEAT_ROTATIONAL;
 	if (virtblk_get_cache_mode(vdev))
 		lim->features |= BLK_FEAT_WRITE_CACHE;
@@ -597,18 +708,9 @@ static unsigned int virtblk_default_depth(struct virtio_blk *vblk)
 /* One line per disk: its path, why, and its shape */
 static void virtblk_announce_path(struct virtio_blk *vblk)
 {
-	static const char *const why[] = {
-		[VIRTBLK_REASON_HOST_HINT]	= "device offered VIRTIO_BLK_F_BIO",
-		[VIRTBLK_REASON_DEFAULT]	= "device did not offer VIRTIO_BLK_F_BIO",
-		[VIRTBLK_REASON_PARAM]		= "io_path module parameter",
-		[VIRTBLK_REASON_OVERRIDE]	= "sysfs",
-		[VIRTBLK_REASON_ZONED]		= "host-managed zoned device: no bio path",
-	};
-
-	dev_info(&vblk->vdev->dev, "[%s] %s path: %s (%s)%s\n",
+	dev_info(&vblk->vdev->dev, "[%s] %s path: %s%s\n",
 		 vblk->disk->disk_name, virtblk_path_name(vblk->path),
-		 virtblk_reason_name(vblk->reason), why[vblk->reason],
-		 virtblk_plain(vblk) ? ", plain blk-mq disk" : "");
+		 vblk->why, virtblk_plain(vblk) ? ", plain blk-mq disk" : "");
 }
 
 /*
@@ -814,6 +916,7 @@ static int virtblk_probe(struct virtio_device *vdev)
 	kref_init(&vblk->ref);
 	mutex_init(&vblk->vdev_mutex);
 	mutex_init(&vblk->path_lock);
+	spin_lock_init(&vblk->reason_lock);
 	spin_lock_init(&vblk->held_lock);
 	bio_list_init(&vblk->held_bios);
 	INIT_WORK(&vblk->config_work, virtblk_config_changed_work);
@@ -845,6 +948,9 @@ static int virtblk_probe(struct virtio_device *vdev)
 	err = virtblk_probe_zoned(vblk);
 	if (err)
 		goto out_free_tags;
+
+	vblk->medium = virtio_has_feature(vdev, VIRTIO_BLK_F_BIO);
+	virtblk_read_medium(vblk);
 
 	/* The shape follows the path the disk starts on. */
 	virtblk_select_path(vblk, READ_ONCE(virtblk_io_path_param), false);
@@ -931,6 +1037,13 @@ static int virtblk_freeze(struct virtio_device *vdev)
 	struct virtio_blk *vblk = vdev->priv;
 	struct request_queue *q = vblk->mq_disk->queue;
 
+	/*
+	 * The core no longer passes configuration changes on.  One already
+	 * queued may freeze the queues to follow the medium: it must finish
+	 * while they still dispatch.
+	 */
+	flush_work(&vblk->config_work);
+
 	if (!virtblk_plain(vblk))
 		virtblk_bio_suspend(vblk);
 
@@ -940,7 +1053,6 @@ static int virtblk_freeze(struct virtio_device *vdev)
 	blk_mq_unfreeze_queue(q);
 
 	virtio_reset_device(vdev);
-	flush_work(&vblk->config_work);
 	cancel_delayed_work_sync(&vblk->requeue_work);
 	vdev->config->del_vqs(vdev);
 	return 0;
@@ -965,16 +1077,27 @@ static int virtblk_restore(struct virtio_device *vdev)
 
 /*
  * The ring code allocates an indirect descriptor table for every command
- * of more than one buffer, i.e. for every data command.  A device that
- * offers VIRTIO_BLK_F_BIO says its storage is fast, and there that
- * allocation and free are a measurable part of a small command's cost
- * (see Documentation/block/virtio_blk-adaptive-design.rst), while direct
- * descriptors only cost ring slots.  Slow storage keeps indirect tables:
- * its large merged requests need them to fit in the ring.
+ * of more than one buffer, i.e. for every data command.  On a
+ * non-rotating medium with a low read latency, the one auto gives the bio
+ * path, that allocation and free are a measurable part of a small
+ * command's cost (see Documentation/block/virtio_blk-adaptive-design.rst),
+ * while direct descriptors only cost ring slots.  Other media keep
+ * indirect tables: their large merged requests need them to fit in the
+ * ring.  The ring format is fixed here, at negotiation, from the medium
+ * the device reports now.
  */
 static int virtblk_validate(struct virtio_device *vdev)
 {
-	if (virtio_has_feature(vdev, VIRTIO_BLK_F_BIO))
+	struct virtio_blk_medium_config m;
+	char why[VIRTBLK_REASON_LEN];
+
+	if (!virtio_has_feature(vdev, VIRTIO_BLK_F_BIO))
+		return 0;
+
+	virtio_cread_bytes(vdev, VIRTIO_BLK_CFG_MEDIUM_OFFSET, &m, sizeof(m));
+	if (virtblk_medium_path(true, virtio16_to_cpu(vdev, m.rotation_rate),
+				virtio32_to_cpu(vdev, m.read_latency_hint),
+				why, sizeof(why)) == VIRTBLK_PATH_BIO)
 		__virtio_clear_bit(vdev, VIRTIO_RING_F_INDIRECT_DESC);
 	return 0;
 }

@@ -23,14 +23,6 @@ static const char *const virtblk_policy_names[] = {
 	[VIRTBLK_POLICY_REQUEST]	= "request",
 };
 
-static const char *const virtblk_reason_names[] = {
-	[VIRTBLK_REASON_HOST_HINT]	= "host hint",
-	[VIRTBLK_REASON_DEFAULT]	= "module default",
-	[VIRTBLK_REASON_PARAM]		= "module parameter",
-	[VIRTBLK_REASON_OVERRIDE]	= "override",
-	[VIRTBLK_REASON_ZONED]		= "zoned",
-};
-
 /**
  * virtblk_parse_policy - parse an io_path value
  * @buf: "auto", "bio" or "request", optionally newline-terminated
@@ -67,32 +59,110 @@ const char *virtblk_path_name(int path)
 }
 
 /**
- * virtblk_reason_name - name of an enum virtblk_reason
- * @reason: the reason
+ * virtblk_medium_path - the path auto picks for a medium
+ * @medium: the device offers VIRTIO_BLK_F_BIO (reports its medium)
+ * @rotation_rate: its rotation_rate field
+ * @latency_us: its read_latency_hint field
+ * @why: where to put the field that decided, in words
+ * @len: room at @why
  *
- * Return: a static string.
+ * The bio path for a non-rotating medium whose typical read takes at most
+ * bio_latency_us, or whose latency is not reported yet (the device may
+ * still be measuring it); the request path, whose scheduler sorts and
+ * merges, for anything else.  Without the feature, the request path of
+ * the in-tree driver.
+ *
+ * Return: an enum virtblk_path.
  */
-const char *virtblk_reason_name(int reason)
+int virtblk_medium_path(bool medium, u16 rotation_rate, u32 latency_us,
+			char *why, size_t len)
 {
-	return virtblk_reason_names[reason];
+	unsigned int limit = READ_ONCE(virtblk_bio_latency_us);
+
+	if (!medium) {
+		snprintf(why, len, "device does not offer VIRTIO_BLK_F_BIO");
+		return VIRTBLK_PATH_REQUEST;
+	}
+	if (rotation_rate >= VIRTIO_BLK_ROTATION_MIN_RPM &&
+	    rotation_rate <= VIRTIO_BLK_ROTATION_MAX_RPM) {
+		snprintf(why, len, "rotation_rate %u rpm (rotating)",
+			 rotation_rate);
+		return VIRTBLK_PATH_REQUEST;
+	}
+	if (rotation_rate == VIRTIO_BLK_ROTATION_NOT_REPORTED) {
+		snprintf(why, len, "rotation_rate not reported");
+		return VIRTBLK_PATH_REQUEST;
+	}
+	if (rotation_rate != VIRTIO_BLK_ROTATION_NONE) {
+		snprintf(why, len, "rotation_rate 0x%04x reserved (not reported)",
+			 rotation_rate);
+		return VIRTBLK_PATH_REQUEST;
+	}
+	if (latency_us == VIRTIO_BLK_LATENCY_NOT_REPORTED) {
+		snprintf(why, len, "read_latency_hint not reported yet");
+		return VIRTBLK_PATH_BIO;
+	}
+	if (latency_us <= limit) {
+		snprintf(why, len, "read_latency_hint %u us <= %u us",
+			 latency_us, limit);
+		return VIRTBLK_PATH_BIO;
+	}
+	snprintf(why, len, "read_latency_hint %u us > %u us", latency_us, limit);
+	return VIRTBLK_PATH_REQUEST;
 }
 
-/* The path @policy selects for the device */
-static int virtblk_policy_path(struct virtio_blk *vblk, int policy)
+/* The path @policy selects for the device, and why, into @why */
+static int virtblk_policy_path(struct virtio_blk *vblk, int policy,
+			       bool by_user, char *why)
 {
 	/* Zone writes need blk-mq's zone write plugging. */
-	if (vblk->zoned)
+	if (vblk->zoned) {
+		snprintf(why, VIRTBLK_REASON_LEN, "host-managed zoned device");
 		return VIRTBLK_PATH_REQUEST;
-
-	switch (policy) {
-	case VIRTBLK_POLICY_BIO:
-		return VIRTBLK_PATH_BIO;
-	case VIRTBLK_POLICY_REQUEST:
-		return VIRTBLK_PATH_REQUEST;
-	default:
-		return virtio_has_feature(vblk->vdev, VIRTIO_BLK_F_BIO) ?
-			VIRTBLK_PATH_BIO : VIRTBLK_PATH_REQUEST;
 	}
+
+	if (policy == VIRTBLK_POLICY_AUTO) {
+		return virtblk_medium_path(vblk->medium, vblk->rotation_rate,
+					   vblk->read_latency_hint, why,
+					   VIRTBLK_REASON_LEN);
+	}
+
+	snprintf(why, VIRTBLK_REASON_LEN, "%s",
+		 by_user ? "io_path written by user" : "io_path module parameter");
+	return policy == VIRTBLK_POLICY_BIO ? VIRTBLK_PATH_BIO :
+					      VIRTBLK_PATH_REQUEST;
+}
+
+/**
+ * virtblk_set_why - publish what decided the path, for io_path_reason
+ * @vblk: the device
+ * @why: the words
+ */
+void virtblk_set_why(struct virtio_blk *vblk, const char *why)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&vblk->reason_lock, flags);
+	strscpy(vblk->why, why, sizeof(vblk->why));
+	spin_unlock_irqrestore(&vblk->reason_lock, flags);
+}
+
+/**
+ * virtblk_reason_show - what decided the path, as io_path_reason shows it
+ * @vblk: the device
+ * @buf: a sysfs page
+ *
+ * Return: the bytes written to @buf.
+ */
+ssize_t virtblk_reason_show(struct virtio_blk *vblk, char *buf)
+{
+	char why[VIRTBLK_REASON_LEN];
+	unsigned long flags;
+
+	spin_lock_irqsave(&vblk->reason_lock, flags);
+	memcpy(why, vblk->why, sizeof(why));
+	spin_unlock_irqrestore(&vblk->reason_lock, flags);
+	return sysfs_emit(buf, "%s\n", why);
 }
 
 /**
@@ -108,19 +178,11 @@ static int virtblk_policy_path(struct virtio_blk *vblk, int policy)
  */
 void virtblk_select_path(struct virtio_blk *vblk, int policy, bool by_user)
 {
-	int path = virtblk_policy_path(vblk, policy);
-	int reason;
+	char why[VIRTBLK_REASON_LEN];
+	int path = virtblk_policy_path(vblk, policy, by_user, why);
 
-	if (vblk->zoned)
-		reason = VIRTBLK_REASON_ZONED;
-	else if (policy == VIRTBLK_POLICY_AUTO)
-		reason = path == VIRTBLK_PATH_BIO ? VIRTBLK_REASON_HOST_HINT :
-						    VIRTBLK_REASON_DEFAULT;
-	else
-		reason = by_user ? VIRTBLK_REASON_OVERRIDE : VIRTBLK_REASON_PARAM;
-
+	virtblk_set_why(vblk, why);
 	WRITE_ONCE(vblk->policy, policy);
-	WRITE_ONCE(vblk->reason, reason);
 	WRITE_ONCE(vblk->path, path);
 }
 
@@ -148,9 +210,13 @@ static int virtblk_store_path(struct virtio_blk *vblk, int policy)
 		return -EOPNOTSUPP;
 	}
 
-	if (virtblk_plain(vblk) &&
-	    virtblk_policy_path(vblk, policy) == VIRTBLK_PATH_BIO)
-		return virtblk_reshape(vblk, policy);
+	if (virtblk_plain(vblk) && policy != VIRTBLK_POLICY_REQUEST) {
+		char why[VIRTBLK_REASON_LEN];
+
+		if (virtblk_policy_path(vblk, policy, true, why) ==
+		    VIRTBLK_PATH_BIO)
+			return virtblk_reshape(vblk, policy);
+	}
 
 	virtblk_select_path(vblk, policy, true);
 	if (old != vblk->path)
@@ -197,8 +263,7 @@ static ssize_t io_path_reason_show(struct device *dev,
 {
 	struct virtio_blk *vblk = dev_to_disk(dev)->private_data;
 
-	return sysfs_emit(buf, "%s\n",
-			  virtblk_reason_name(READ_ONCE(vblk->reason)));
+	return virtblk_reason_show(vblk, buf);
 }
 static DEVICE_ATTR_RO(io_path_reason);
 

@@ -48,13 +48,8 @@ enum virtblk_policy {
 	VIRTBLK_POLICY_REQUEST,
 };
 
-enum virtblk_reason {
-	VIRTBLK_REASON_HOST_HINT,	/* auto, the device offered F_BIO */
-	VIRTBLK_REASON_DEFAULT,		/* auto, no hint from the device */
-	VIRTBLK_REASON_PARAM,		/* forced by the io_path parameter */
-	VIRTBLK_REASON_OVERRIDE,	/* forced through sysfs */
-	VIRTBLK_REASON_ZONED,		/* host-managed zoned: request only */
-};
+/* Room for an io_path_reason line, the longest with two 10-digit values */
+#define VIRTBLK_REASON_LEN	112
 
 /* What virtblk_queue_cmd() did with a command */
 enum virtblk_queued {
@@ -213,15 +208,20 @@ struct virtblk_vq {
  * @tag_set: tags of @mq_disk
  * @path: enum virtblk_path in effect, read once per bio
  * @policy: enum virtblk_policy last asked for
- * @reason: enum virtblk_reason for @path
- * @path_lock: serialises writers of @path, @policy and @reason, and the
+ * @reason_lock: protects @why
+ * @why: what decided @path, in words (io_path_reason)
+ * @medium: VIRTIO_BLK_F_BIO negotiated: the device reports its medium
+ * @rotation_rate: rotation_rate as last read (under @path_lock once live)
+ * @read_latency_hint: read_latency_hint in us as last read, likewise
+ * @rebind_noted: a plain disk logged that auto now asks for the bio path
+ * @path_lock: serialises writers of @path, @policy and @why, and the
  *	creation and removal of the disks
  * @reshaping: set while a plain disk is re-created bio-capable: no new
  *	opener may get it meanwhile
  * @suspended: the bio path holds new bios on @held_bios (PM freeze)
  * @held_lock: protects @suspended and @held_bios
  * @held_bios: bios that arrived while suspended, resubmitted on restore
- * @config_work: capacity change handling
+ * @config_work: capacity and medium change handling
  * @requeue_work: retries parked commands when no completion is due
  * @broken_work: fails all I/O once a virtqueue is broken
  * @broken: @broken_work reset the device and broke every queue (under
@@ -257,7 +257,12 @@ struct virtio_blk {
 
 	int path;
 	int policy;
-	int reason;
+	spinlock_t reason_lock;		/* why */
+	char why[VIRTBLK_REASON_LEN];
+	bool medium;
+	u16 rotation_rate;
+	u32 read_latency_hint;
+	bool rebind_noted;
 	struct mutex path_lock;		/* path and disks, see above */
 	bool reshaping;
 
@@ -302,6 +307,7 @@ static inline bool virtblk_plain(const struct virtio_blk *vblk)
 
 /* main.c */
 extern int virtblk_io_path_param;
+extern unsigned int virtblk_bio_latency_us;
 extern struct kmem_cache *virtblk_bio_cmd_cache;
 void virtblk_update_cache_mode(struct virtio_blk *vblk);
 bool virtblk_get_cache_mode(struct virtio_device *vdev);
@@ -343,8 +349,11 @@ extern const struct attribute_group *virtblk_vdev_attr_groups[];
 int virtblk_parse_policy(const char *buf);
 const char *virtblk_policy_name(int policy);
 const char *virtblk_path_name(int path);
-const char *virtblk_reason_name(int reason);
+int virtblk_medium_path(bool medium, u16 rotation_rate, u32 latency_us,
+			char *why, size_t len);
 void virtblk_select_path(struct virtio_blk *vblk, int policy, bool by_user);
+void virtblk_set_why(struct virtio_blk *vblk, const char *why);
+ssize_t virtblk_reason_show(struct virtio_blk *vblk, char *buf);
 
 /* zoned.c */
 #ifdef CONFIG_BLK_DEV_ZONED

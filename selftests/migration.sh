@@ -5,7 +5,7 @@
 # while the host migrates the guest to a new QEMU process, once per hop
 # (tools/vmrun's "migrate" action).  VBLK_MIGRATE_HOPS lists the hops,
 # separated by "|", each the destination's device properties
-# ("ram.bio-latency-threshold-us=0") or "-" for none; default: one hop.
+# ("ram.x-test-rotation-rate=7200") or "-" for none; default: one hop.
 # fio must finish without an I/O error or a verification failure, and
 # the features the guest negotiated must be the same after every hop.
 #

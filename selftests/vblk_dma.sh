@@ -13,7 +13,7 @@
 # under fio (every I/O ends with EIO, devices and module go away).
 # vmtest guest ours-dma --driver ours --append swiotlb=128,force
 # vmtest disk plain ram size=64M dev.bio=off dev.iommu_platform=on dev.disable-legacy=on
-# vmtest disk capable ram size=64M dev.bio=on dev.iommu_platform=on dev.disable-legacy=on
+# vmtest disk capable ram size=64M dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45 dev.iommu_platform=on dev.disable-legacy=on
 . ./test_common.sh
 . ./vblk_lib.sh
 

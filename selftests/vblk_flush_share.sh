@@ -13,7 +13,7 @@
 # Concurrent fsyncs share device flushes on both paths: every request of
 # this null-co disk (flushes too) takes 20 ms, so writers overlap.
 # vmtest guest ours-flush --driver ours
-# vmtest disk n null size=64M latency-ns=20000000 dev.bio=on
+# vmtest disk n null size=64M latency-ns=20000000 dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -25,7 +25,7 @@
  * vmtest guest stock-fuzz --driver stock
  * vmtest disk d ram size=16M
  * vmtest guest ours-fuzz --driver ours
- * vmtest disk d ram size=16M dev.bio=on
+ * vmtest disk d ram size=16M dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45
  */
 #include <ctype.h>
 #include <errno.h>

@@ -9,7 +9,7 @@
 #
 # vmtest guest ours-vblk-hotunplug --driver ours
 # vmtest disk d1 ram size=16M dev.bio=off
-# vmtest disk hp1 null size=64M latency-ns=2000000 dev.queue-size=16 dev.bio=on role=unplug
+# vmtest disk hp1 null size=64M latency-ns=2000000 dev.queue-size=16 dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45 role=unplug
 # vmtest disk hp2 ram size=64M dev.num-queues=2 dev.bio=off role=unplug
 . ./test_common.sh
 . ./vblk_lib.sh

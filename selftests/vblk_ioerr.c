@@ -27,7 +27,7 @@
  *     expect.read-error=65536 expect.write-error=65600 \
  *     expect.read-once=40000+40100 expect.write-once=40200+40300
  * vmtest guest ours-ioerr --driver ours
- * vmtest disk capable ram size=64M dev.bio=on role=errors err.read=65536 \
+ * vmtest disk capable ram size=64M dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45 role=errors err.read=65536 \
  *     err.write=65600 err.read-once=40000+40100 err.write-once=40200+40300 \
  *     expect.read-error=65536 expect.write-error=65600 \
  *     expect.read-once=40000+40100 expect.write-once=40200+40300

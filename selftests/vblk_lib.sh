@@ -141,15 +141,25 @@ vblk_keep_path() {
 	_vblk_kept_reason=$(cat "$1/io_path_reason")
 }
 
+# vblk_auto_reason REASON: REASON is an io_path_reason the auto policy
+# gives (the medium's field, or no VIRTIO_BLK_F_BIO), not a forced path.
+vblk_auto_reason() {
+	case $1 in
+	"read_latency_hint "*|"rotation_rate "*|"device does not offer VIRTIO_BLK_F_BIO") return 0 ;;
+	esac
+	return 1
+}
+
 # vblk_put_back_path SYS: the path vblk_keep_path saw, chosen the same way
 # where the driver allows: the automatic choice again (io_path "auto")
 # when that was it, else that path.  Fails the test when it cannot.
 vblk_put_back_path() {
 	[ -n "$_vblk_kept_path" ] || return 0
-	case $_vblk_kept_reason in
-	"host hint"|"module default") echo auto >"$1/io_path" ;;
-	*) echo "$_vblk_kept_path" >"$1/io_path" ;;
-	esac
+	if vblk_auto_reason "$_vblk_kept_reason"; then
+		echo auto >"$1/io_path"
+	else
+		echo "$_vblk_kept_path" >"$1/io_path"
+	fi
 	[ "$(cat "$1/io_path")" = "$_vblk_kept_path" ] ||
 		fail "${1##*/}: cannot put the path back to $_vblk_kept_path ($_vblk_kept_reason)"
 }

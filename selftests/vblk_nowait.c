@@ -29,7 +29,7 @@
  * of a few dozen), filled from one CPU.
  * vmtest guest ours-nowait --driver ours
  * vmtest disk nw null size=64M latency-ns=20000000 dev.queue-size=16 \
- *     dev.num-queues=1 dev.bio=on
+ *     dev.num-queues=1 dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -167,7 +167,7 @@ FIXTURE_SETUP(nowait)
 		    !hidden_of(vd, hidden, sizeof(hidden)))
 			break;
 	}
-	ASSERT_LT(i, n) TH_LOG("no bio-capable null-co disk (attach one with latency-ns and dev.bio=on)");
+	ASSERT_LT(i, n) TH_LOG("no bio-capable null-co disk (attach one with latency-ns, dev.bio=on and a fast medium)");
 	snprintf(self->vd, sizeof(self->vd), "%s", disks[i].dev + strlen("/dev/"));
 	self->bytes = disks[i].bytes;
 

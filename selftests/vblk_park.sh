@@ -23,7 +23,7 @@
 # vmtest with --module-param queue_depth=8 --module-param poll_queues=1
 # vmtest disk park1 ram size=64M dev.queue-size=4 dev.num-queues=1 dev.bio=off \
 #     expect.tags=8
-# vmtest disk park2 ram size=64M dev.queue-size=4 dev.num-queues=2 dev.bio=on \
+# vmtest disk park2 ram size=64M dev.queue-size=4 dev.num-queues=2 dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45 \
 #     expect.tags=8
 # vmtest run data_integrity
 # vmtest guest ours-park-depth --driver ours --module-param io_path=bio

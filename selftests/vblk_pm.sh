@@ -6,10 +6,12 @@
 # verifies, once on each path.
 #
 # vmtest guest ours-capable --driver ours
-# vmtest disk d1 ram size=64M dev.num-queues=2 dev.bio=on
+# vmtest disk d1 ram size=64M dev.num-queues=2 dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45
 # vmtest guest ours-shape --driver ours
-# vmtest disk plain ram size=16M dev.bio=off
-# vmtest disk hinted ram size=16M dev.bio=on
+# vmtest disk plain ram size=16M dev.bio=on dev.x-test-rotation-rate=7200 \
+#   dev.x-test-read-latency-hint=0 role=plain
+# vmtest disk hinted ram size=16M dev.bio=on dev.x-test-rotation-rate=1 \
+#   dev.x-test-read-latency-hint=45 role=capable
 . ./test_common.sh
 . ./vblk_lib.sh
 

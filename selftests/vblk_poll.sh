@@ -30,7 +30,7 @@
 #
 # One poll queue next to the default one (2 vCPUs cap the queues at 2).
 # vmtest guest ours-poll --driver ours --module-param poll_queues=1
-# vmtest disk d1 ram size=64M dev.num-queues=3 dev.bio=on
+# vmtest disk d1 ram size=64M dev.num-queues=3 dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45
 # vmtest run data_integrity
 . ./test_common.sh
 . ./vblk_lib.sh

@@ -28,7 +28,7 @@
 # vmtest disk n null size=64M latency-ns=10000000 dev.num-queues=3
 # vmtest guest blk-poll-ours --driver ours --module-param poll_queues=1
 # vmtest disk plain ram size=64M dev.num-queues=3 dev.bio=off
-# vmtest disk capable ram size=64M dev.num-queues=3 dev.bio=on
+# vmtest disk capable ram size=64M dev.num-queues=3 dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45
 . ./test_common.sh
 . ./vblk_lib.sh
 

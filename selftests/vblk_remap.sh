@@ -8,7 +8,7 @@
 # the remap (block_bio_remap from vdX).  The same on the bio path.
 #
 # vmtest guest ours-remap --driver ours
-# vmtest disk capable ram size=64M dev.bio=on
+# vmtest disk capable ram size=64M dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45
 . ./test_common.sh
 . ./vblk_lib.sh
 

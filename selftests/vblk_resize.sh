@@ -6,7 +6,7 @@
 # shows and the new blocks are usable on both paths.
 #
 # vmtest guest ours-capable --driver ours
-# vmtest disk d1 ram size=64M dev.num-queues=2 dev.bio=on
+# vmtest disk d1 ram size=64M dev.num-queues=2 dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45
 . ./test_common.sh
 . ./vblk_lib.sh
 

@@ -20,8 +20,8 @@
 # vmtest disk n null size=64M latency-ns=10000000
 # vmtest guest blk-ours --driver ours
 # vmtest disk plain ram size=64M dev.num-queues=2 dev.bio=off
-# vmtest disk capable ram size=64M dev.num-queues=2 dev.bio=on
-# vmtest disk n null size=64M latency-ns=10000000 dev.bio=on
+# vmtest disk capable ram size=64M dev.num-queues=2 dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45
+# vmtest disk n null size=64M latency-ns=10000000 dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45
 . ./test_common.sh
 . ./vblk_lib.sh
 

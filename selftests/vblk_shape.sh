@@ -4,19 +4,22 @@
 # A disk's shape follows the path it starts on.  One on the request path at
 # probe is a plain blk-mq disk, as under the in-tree driver: no hidden
 # disk, and the blk-mq queue attributes on vdX itself.  Its io_path takes
-# "request", and "auto" without the host's hint, at once; "bio" re-creates
+# "request", and "auto" when the medium asks for it, at once; "bio" re-creates
 # it bio-capable when nothing holds it open (same name and numbers, data
 # intact), and while it is open fails with EBUSY and one warning, changing
 # nothing.  A disk that starts on the bio path is bio-capable from probe,
-# and one whose host offers the hint but the io_path=request parameter
-# kept plain is re-created by "auto".
+# and one whose medium asks for the bio path but the io_path=request
+# parameter kept plain is re-created by "auto".
 #
-# Needs a writable disk without the hint and one with it (dev.bio=off and
-# dev.bio=on); they are told apart by the negotiated bit, not by name.
+# Needs a writable disk whose medium auto gives the request path (role=
+# plain: rotating) and one it gives the bio path (role=capable: non-rotating,
+# 45 us), fixed by QEMU's test-only x-test-* properties (see vblk_medium.sh).
 #
 # vmtest guest ours-shape --driver ours
-# vmtest disk plain ram size=16M dev.bio=off
-# vmtest disk hinted ram size=16M dev.bio=on
+# vmtest disk plain ram size=16M dev.bio=on dev.x-test-rotation-rate=7200 \
+#   dev.x-test-read-latency-hint=0 role=plain
+# vmtest disk hinted ram size=16M dev.bio=on dev.x-test-rotation-rate=1 \
+#   dev.x-test-read-latency-hint=45 role=capable
 # vmtest run data_integrity
 . ./test_common.sh
 . ./vblk_lib.sh
@@ -25,17 +28,12 @@ vblk_ours || fail "needs the adaptive driver"
 drv=/sys/bus/virtio/drivers/virtio_blk
 warning="in use: the bio path needs the disk re-created"
 
-plain=
-capable=
-for s in /sys/block/vd*; do
-	[ "$(cat "$s/ro")" = 0 ] || continue
-	case $(vblk_host_bit "$s") in
-	0) plain=${plain:-$s} ;;
-	1) capable=${capable:-$s} ;;
-	esac
-done
-[ -n "$plain" ] || fail "no writable disk without VIRTIO_BLK_F_BIO"
-[ -n "$capable" ] || fail "no writable disk with VIRTIO_BLK_F_BIO"
+plain=$(vblk_dev "$(vblk_role_disks plain)") || fail "no disk with role=plain"
+plain=$(vblk_sys "$plain")
+capable=$(vblk_dev "$(vblk_role_disks capable)") || fail "no disk with role=capable"
+capable=$(vblk_sys "$capable")
+rotating="rotation_rate 7200 rpm (rotating)"
+fast="read_latency_hint 45 us <= $(cat /sys/module/virtio_blk/parameters/bio_latency_us) us"
 
 # is_plain SYS / is_capable SYS: the shape, from both sides.
 is_plain() {
@@ -58,16 +56,17 @@ warnings() {
 	dmesg | grep -c "$warning"
 }
 
-# -- a disk without the hint starts plain ----------------------------------
+# -- a disk on a rotating medium starts plain --------------------------------
 dev=/dev/${plain##*/}
 is_plain "$plain" || fail "$dev: not a plain blk-mq disk at probe"
 [ "$(cat "$plain/io_path")" = request ] || fail "$dev: probe state $(state "$plain")"
 ktap_log "$dev: plain blk-mq disk at probe ($(cat "$plain/queue/scheduler"))"
 
 echo request >"$plain/io_path" || fail "$dev: writing request failed"
-[ "$(state "$plain")" = "request/override" ] || fail "$dev: request gave $(state "$plain")"
+[ "$(state "$plain")" = "request/io_path written by user" ] ||
+	fail "$dev: request gave $(state "$plain")"
 echo auto >"$plain/io_path" || fail "$dev: writing auto failed"
-[ "$(state "$plain")" = "request/module default" ] || fail "$dev: auto gave $(state "$plain")"
+[ "$(state "$plain")" = "request/$rotating" ] || fail "$dev: auto gave $(state "$plain")"
 is_plain "$plain" || fail "$dev: request or auto changed the shape"
 
 # -- open, "bio" is refused and changes nothing -----------------------------
@@ -94,7 +93,8 @@ vblk_settle
 echo bio >"$plain/io_path" || fail "$dev: bio refused while closed"
 [ "$(cat "$plain/dev")" = "$numbers" ] || fail "$dev: numbers $numbers became $(cat "$plain/dev")"
 is_capable "$plain" || fail "$dev: not bio-capable after bio"
-[ "$(state "$plain")" = "bio/override" ] || fail "$dev: re-created with $(state "$plain")"
+[ "$(state "$plain")" = "bio/io_path written by user" ] ||
+	fail "$dev: re-created with $(state "$plain")"
 vblk_settle
 head -c 1048576 "$dev" | cmp -s - /tmp/vblk_shape.pat || fail "$dev: data changed across the re-creation"
 for p in request bio request; do
@@ -104,10 +104,10 @@ for p in request bio request; do
 done
 ktap_log "$dev: re-created bio-capable as $numbers, data intact, switches live"
 
-# -- a disk with the hint starts bio-capable --------------------------------
+# -- a disk on a fast medium starts bio-capable ------------------------------
 dev=/dev/${capable##*/}
 is_capable "$capable" || fail "$dev: not bio-capable at probe"
-[ "$(state "$capable")" = "bio/host hint" ] || fail "$dev: probe state $(state "$capable")"
+[ "$(state "$capable")" = "bio/$fast" ] || fail "$dev: probe state $(state "$capable")"
 
 # ... unless io_path=request keeps it plain; then "auto" re-creates it.
 vdev=$(basename "$(readlink -f "$capable/device")")
@@ -118,11 +118,11 @@ echo "$vdev" >$drv/bind || fail "cannot bind $vdev"
 echo auto >$mp
 vblk_settle
 is_plain "$capable" || fail "$dev: io_path=request did not make it plain"
-[ "$(state "$capable")" = "request/module parameter" ] ||
+[ "$(state "$capable")" = "request/io_path module parameter" ] ||
 	fail "$dev: io_path=request gave $(state "$capable")"
 echo auto >"$capable/io_path" || fail "$dev: auto refused"
-is_capable "$capable" || fail "$dev: auto with the hint did not re-create it"
-[ "$(state "$capable")" = "bio/host hint" ] || fail "$dev: auto gave $(state "$capable")"
+is_capable "$capable" || fail "$dev: auto on a fast medium did not re-create it"
+[ "$(state "$capable")" = "bio/$fast" ] || fail "$dev: auto gave $(state "$capable")"
 ktap_log "$dev: bio-capable at probe; plain under io_path=request, re-created by auto"
 vblk_settle
 exit $KSFT_PASS

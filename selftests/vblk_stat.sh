@@ -8,7 +8,7 @@
 # and the disk was seen busy.
 #
 # vmtest guest ours-discard --driver ours
-# vmtest disk d1 ram size=64M dev.bio=on
+# vmtest disk d1 ram size=64M dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45
 # vmtest disk disc file size=64M blk.discard=unmap dev.bio=off role=discard \
 #     expect.discard=zeroes
 . ./test_common.sh

@@ -7,7 +7,7 @@
 # and no mounted virtio disk.
 #
 # vmtest guest ours-unload --driver ours
-# vmtest disk d1 ram size=64M dev.bio=on
+# vmtest disk d1 ram size=64M dev.bio=on dev.x-test-rotation-rate=1 dev.x-test-read-latency-hint=45
 # vmtest disk plain ram size=16M dev.bio=off
 . ./test_common.sh
 . ./vblk_lib.sh

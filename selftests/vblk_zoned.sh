@@ -190,7 +190,7 @@ ktap_log "btrfs on zoned $adev: 8 MiB written by zone appends, read back after r
 # -- the path ------------------------------------------------------------------
 if vblk_ours; then
 	[ "$(cat "$sys/io_path")" = request ] || fail "io_path is $(cat "$sys/io_path")"
-	[ "$(cat "$sys/io_path_reason")" = zoned ] ||
+	[ "$(cat "$sys/io_path_reason")" = "host-managed zoned device" ] ||
 		fail "io_path_reason is $(cat "$sys/io_path_reason")"
 	vblk_hidden "$sys" >/dev/null && fail "a zoned disk has a hidden disk"
 	echo bio >"$sys/io_path" 2>/tmp/zerr && fail "io_path accepted bio"
@@ -200,7 +200,7 @@ if vblk_ours; then
 		echo $p >"$sys/io_path" || fail "io_path refused $p"
 	done
 	[ "$(cat "$sys/io_path")" = request ] || fail "io_path is $(cat "$sys/io_path")"
-	dmesg | grep -q "\[${dev#/dev/}\] request path: zoned (" ||
+	dmesg | grep -q "\[${dev#/dev/}\] request path: host-managed zoned device," ||
 		fail "no probe line saying the path was chosen for the zones"
 	ktap_log "ours: plain disk on the request path, io_path=bio refused: $(cat /tmp/zerr)"
 fi

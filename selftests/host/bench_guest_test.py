@@ -40,10 +40,12 @@ PY = sys.executable or "python3"
 # What each variant must run on: {variant: {class: (path, reason)}}
 EXPECT = {
     "stock": {"ram": ("stock", "-"), "slow": ("stock", "-")},
-    "request": {"ram": ("request", "module parameter"),
-                "slow": ("request", "module parameter")},
-    "bio": {"ram": ("bio", "module parameter"), "slow": ("bio", "module parameter")},
-    "auto": {"ram": ("bio", "host hint"), "slow": ("request", "module default")},
+    "request": {"ram": ("request", "io_path module parameter"),
+                "slow": ("request", "io_path module parameter")},
+    "bio": {"ram": ("bio", "io_path module parameter"),
+            "slow": ("bio", "io_path module parameter")},
+    "auto": {"ram": ("bio", "read_latency_hint 45 us <= 200 us"),
+             "slow": ("request", "read_latency_hint 2000 us > 200 us")},
 }
 
 
@@ -90,11 +92,13 @@ class QuickRun(unittest.TestCase):
                         "--no-prepare", "--no-doc", "--classes", "ram,slow",
                         "--workloads", "rnd-read", "--depths", "1", "--runtime", "1",
                         "--insn-classes", "none", "--probe-reps", "1", "--out", cls.out,
-                        # auto must find the ram disk offered the hint: its
-                        # probe read takes 30 us to 5 ms on a busy host, so
-                        # its threshold is pinned far above (the slow disk's
-                        # 2 ms reads stay above the default 300 us).
-                        "--disk-prop", "ram:bio-latency-threshold-us=100000"],
+                        # auto follows the medium the host reports, which it
+                        # measures (30 us to 5 ms on a busy host for the ram
+                        # disk): the test pins a fast and a slow medium.
+                        "--disk-prop", "ram:x-test-rotation-rate=1",
+                        "--disk-prop", "ram:x-test-read-latency-hint=45",
+                        "--disk-prop", "slow:x-test-rotation-rate=1",
+                        "--disk-prop", "slow:x-test-read-latency-hint=2000"],
                        timeout=900)
         try:
             with open(os.path.join(cls.out, "results.json")) as f:
@@ -141,7 +145,7 @@ class QuickRun(unittest.TestCase):
         bits = {(r["driver"], r["cell"].split("-")[0]): r.get("bio_bit")
                 for r in self.records()}
         self.assertEqual((bits[("stock", "ram")], bits[("auto", "ram")],
-                          bits[("auto", "slow")]), ("0", "1", "0"), bits)
+                          bits[("auto", "slow")]), ("0", "1", "1"), bits)
 
     def test_the_run_is_analysed_and_reported(self):
         self.records()

@@ -51,6 +51,14 @@ served as usual.  Signals are not counted: SIGUSR1 while a fault is armed
 arms nothing more.  The handler only sets a flag; the serving loop (the
 one thread that touches the rings) wakes up for it and turns it into the
 armed fault, which it alone reads and clears between two used elements.
+A configuration change on demand (--set-file FILE): SIGHUP makes the
+back end read FILE, cfg.FIELD=VALUE words separated by white space (fields
+of the config only: the features stay), apply them to the config, and,
+once the front end has given it a back-end channel
+(VHOST_USER_PROTOCOL_F_BACKEND_REQ), send VHOST_USER_BACKEND_CONFIG_CHANGE_MSG
+so that QEMU reads the config again and notifies the guest ("config:" on
+stderr names what changed).  A bad file is an error.
+
 A fault is intended: it never makes the exit status non-zero, and the
 summary counts it (faults=N).
 
@@ -99,9 +107,9 @@ max_discard_seg, discard_sector_alignment, max_write_zeroes_sectors,
 max_write_zeroes_seg, write_zeroes_may_unmap, max_secure_erase_sectors,
 max_secure_erase_seg, secure_erase_sector_alignment, zone_sectors,
 max_open_zones, max_active_zones, max_append_sectors, write_granularity,
-model) or feat.NAME=on|off (size_max, seg_max, geometry, ro, blk_size,
-flush, topology, config_wce, mq, discard, write_zeroes, secure_erase,
-zoned, indirect_desc, event_idx).
+model, rotation_rate, read_latency_hint) or feat.NAME=on|off (size_max,
+seg_max, geometry, ro, blk_size, flush, topology, config_wce, mq, discard,
+write_zeroes, secure_erase, zoned, bio, indirect_desc, event_idx).
 Setting a field offers the feature that makes the driver read it.
 Defaults: seg_max 126, blk_size 512, wce 1, with flush, config_wce,
 indirect_desc and event_idx offered.
@@ -124,7 +132,7 @@ import time
 FEATURES = {
     "size_max": 1, "seg_max": 2, "geometry": 4, "ro": 5, "blk_size": 6,
     "flush": 9, "topology": 10, "config_wce": 11, "mq": 12, "discard": 13,
-    "write_zeroes": 14, "secure_erase": 16, "zoned": 17,
+    "write_zeroes": 14, "secure_erase": 16, "zoned": 17, "bio": 20,
     "indirect_desc": 28, "event_idx": 29, "version_1": 32,
 }
 F_PROTOCOL_FEATURES = 30        # vhost-user's own bit in GET_FEATURES
@@ -159,8 +167,11 @@ CONFIG = {
     "max_append_sectors": (84, "I", "zoned"),
     "write_granularity": (88, "I", "zoned"),
     "model": (92, "B", "zoned"),
+    # VIRTIO_BLK_F_BIO: the medium (include/uapi/linux/virtio_blk_bio.h)
+    "rotation_rate": (96, "H", "bio"),
+    "read_latency_hint": (100, "I", "bio"),
 }
-CONFIG_SIZE = 96                # up to and including the zoned fields
+CONFIG_SIZE = 104               # up to and including read_latency_hint
 
 T_IN, T_OUT, T_FLUSH, T_GET_ID = 0, 1, 4, 8
 T_DISCARD, T_WRITE_ZEROES, T_SECURE_ERASE = 11, 13, 14
@@ -197,14 +208,18 @@ DESC = struct.Struct("<QIHH")
  GET_VRING_BASE, SET_VRING_KICK, SET_VRING_CALL, SET_VRING_ERR,
  GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, GET_QUEUE_NUM,
  SET_VRING_ENABLE) = range(1, 19)
+SET_BACKEND_REQ_FD = 21
 SET_VRING_ENDIAN, GET_CONFIG, SET_CONFIG = 23, 24, 25
 RESET_DEVICE = 34
 NAMES = {v: k for k, v in globals().items()
          if k.isupper() and isinstance(v, int) and 1 <= v <= 34 and
          k.startswith(("GET_", "SET_", "RESET_"))}
-PROTO_F_MQ, PROTO_F_REPLY_ACK, PROTO_F_CONFIG, PROTO_F_RESET_DEVICE = 0, 3, 9, 13
+PROTO_F_MQ, PROTO_F_REPLY_ACK, PROTO_F_BACKEND_REQ = 0, 3, 5
+PROTO_F_CONFIG, PROTO_F_RESET_DEVICE = 9, 13
 PROTOCOL_FEATURES = ((1 << PROTO_F_MQ) | (1 << PROTO_F_REPLY_ACK) |
-                     (1 << PROTO_F_CONFIG) | (1 << PROTO_F_RESET_DEVICE))
+                     (1 << PROTO_F_BACKEND_REQ) | (1 << PROTO_F_CONFIG) |
+                     (1 << PROTO_F_RESET_DEVICE))
+BACKEND_CONFIG_CHANGE_MSG = 2   # on the back-end channel
 VERSION, FLAG_REPLY, FLAG_NEED_REPLY = 0x1, 0x4, 0x8
 HDR = struct.Struct("<III")
 VRING_NOFD = 0x100
@@ -533,6 +548,8 @@ class Backend:
         # it into fault_armed, which only that loop reads and clears.
         self.fault_signal = False
         self.fault_armed = False
+        self.config_signal = False
+        self.backend_chan = None
         self.wakeup, wakeup_w = os.pipe()
         for fd in (self.wakeup, wakeup_w):
             os.set_blocking(fd, False)
@@ -545,6 +562,7 @@ class Backend:
         self.cut_deadline = None
         self.powered = True
         signal.signal(signal.SIGUSR2, self._on_sigusr2)
+        signal.signal(signal.SIGHUP, self._on_sighup)
         if opts.image:
             self.fd = os.open(opts.image, os.O_RDWR | os.O_CREAT, 0o600)
         else:
@@ -635,13 +653,20 @@ class Backend:
     def _on_sigusr2(self, signum, frame):
         self.cut_signal = True
 
+    def _on_sighup(self, signum, frame):
+        self.config_signal = True
+
     def take_signals(self):
-        """Arm the fault a SIGUSR1 asked for, cut the power a SIGUSR2
-        asked to cut (serving loop only)."""
+        """Arm the fault a SIGUSR1 asked for, make the configuration change
+        a SIGHUP asked for, cut the power a SIGUSR2 asked to cut (serving
+        loop only)."""
         if self.fault_signal:
             self.fault_signal = False
             self.fault_armed = True
             self.log("fault: armed corrupt-used-id")
+        if self.config_signal:
+            self.config_signal = False
+            self.change_config()
         if self.cut_signal:
             self.cut_signal = False
             if self.powered and self.cut_in is None:
@@ -674,6 +699,34 @@ class Backend:
                  f"persist {persist:.3f}): of the unflushed writes {kept} pieces "
                  f"({kept_bytes} bytes) reached the image, {lost} ({lost_bytes} "
                  f"bytes) were lost; the disk is off")
+
+    def change_config(self):
+        """Apply --set-file to the config and tell the front end."""
+        try:
+            with open(self.opts.set_file or "") as f:
+                words = f.read().split()
+        except OSError as exc:
+            self.error(f"config: cannot read the set file: {exc}")
+            return
+        changes = []
+        for kv in words:
+            key, sep, val = kv.partition("=")
+            kind, dot, name = key.partition(".")
+            if not sep or kind != "cfg" or name not in CONFIG:
+                self.error(f"config: bad setting '{kv}', want cfg.FIELD=VALUE")
+                return
+            try:
+                changes.append((name, int(val, 0)))
+            except ValueError:
+                self.error(f"config: bad value in '{kv}'")
+                return
+        for name, value in changes:
+            self._set_cfg(name, value)
+        if self.backend_chan is None:
+            self.error("config: no back-end channel to notify the front end on")
+            return
+        self.backend_chan.sendall(HDR.pack(BACKEND_CONFIG_CHANGE_MSG, VERSION, 0))
+        self.log("config: " + " ".join(f"{n}={v}" for n, v in changes) + ", notified")
 
     # -- logging -------------------------------------------------------------
     def log(self, msg):
@@ -1129,6 +1182,12 @@ class Backend:
             return struct.pack("<Q", PROTOCOL_FEATURES)
         elif req == SET_PROTOCOL_FEATURES:
             self.protocol = struct.unpack_from("<Q", payload)[0] & PROTOCOL_FEATURES
+        elif req == SET_BACKEND_REQ_FD:
+            if len(fds) != 1:
+                raise ValueError(f"{len(fds)} fds")
+            if self.backend_chan is not None:
+                self.backend_chan.close()
+            self.backend_chan = socket.socket(fileno=fds[0])
         elif req == GET_QUEUE_NUM:
             return struct.pack("<Q", self.opts.max_queues)
         elif req in (SET_OWNER, SET_VRING_ENDIAN):
@@ -1282,6 +1341,8 @@ def main():
                     "after SIGUSR2, drawn at random (default 0: at once)")
     ap.add_argument("--cut-unit", type=int, default=4096, metavar="BYTES",
                     help="the pieces a power cut persists or drops (default 4096)")
+    ap.add_argument("--set-file", metavar="FILE",
+                    help="cfg.FIELD=VALUE words applied on SIGHUP, then notified")
     ap.add_argument("--max-queues", type=int, default=MAX_QUEUES,
                     help=f"answer to GET_QUEUE_NUM (default {MAX_QUEUES})")
     ap.add_argument("--trace", action="store_true",

@@ -93,7 +93,7 @@ def parse_args(argv):
                          "the reports of a quick run)")
     ap.add_argument("--disk-prop", action="append", default=[], metavar="CLASS:PROP=VAL",
                     help="a virtio-blk-pci property for the disk of CLASS, e.g. "
-                         "ram:bio-latency-threshold-us=100000 (repeatable; the "
+                         "loop-rot:rotation_rate=7200 (repeatable; the "
                          "results record it)")
     ap.add_argument("--no-prepare", action="store_true",
                     help="skip the build steps (everything already built)")

@@ -416,25 +416,31 @@ def demo(g, state):
               "demo-every-disk-in-table", log=f"rows per disk: {rows}\n{log}")
         bad = [n for n, d in disks.items()
                if not (isinstance(d["host"].get("offered"), bool) and d["host"].get("media")
-                       and d["host"].get("reason") and "threshold_us" in d["host"])]
+                       and d["host"].get("reason") and "latency_us" in d["host"])]
         g.add(not bad, "demo-host-probe", log=f"no probe for {bad}\n{log}")
         bad = [n for n, d in disks.items()
                if d["auto"].get("path") not in ("bio", "request")
                or not d["auto"].get("reason") or d["auto"].get("driver") != BENCH_MODULE]
         g.add(not bad, "demo-auto-path", log=f"no auto path for {bad}\n{log}")
-        # The guest follows the bit: bio and "host hint" when offered and
-        # negotiated, request and "module default" when not.
-        want = {True: ("bio", "host hint", "1"), False: ("request", "module default", "0")}
-        bad = [f"{n}: host offered {d['host'].get('offered')}, guest {d['auto']}"
+        # The guest follows the medium the host reports (every demo disk
+        # offers the bit): the bio path for a non-rotating medium
+        # (rotation_rate 1) whose read latency is not reported or at most
+        # the module's default bio_latency_us (200), the request path
+        # otherwise.
+        def want_path(h):
+            fast = h.get("latency_us", 0) == 0 or h.get("latency_us", 0) <= 200
+            return "bio" if h.get("rotation_rate") == 1 and fast else "request"
+        bad = [f"{n}: host {d['host']}, guest {d['auto']}"
                for n, d in disks.items()
-               if (d["auto"].get("path"), d["auto"].get("reason"), d["auto"].get("bio_bit"))
-               != want.get(d["host"].get("offered"))]
+               if (d["auto"].get("path"), d["auto"].get("bio_bit"))
+               != (want_path(d["host"]), "1")]
         g.add(not bad, "demo-auto-follows-host", log="\n".join(bad))
-        clear = {"nullslow": False, "looprot": False}
+        # The request path on a rotational disk and on 2 ms storage.
+        clear = {"nullslow": "request", "looprot": "request", "ram": "bio"}
         bad = [f"{n}: host {disks.get(n, {}).get('host')}, guest {disks.get(n, {}).get('auto')}"
-               for n, offered in clear.items()
-               if n not in disks or disks[n]["host"].get("offered") is not offered
-               or disks[n]["auto"].get("path") != want[offered][0]]
+               for n, path in clear.items()
+               if n not in disks or want_path(disks[n]["host"]) != path
+               or disks[n]["auto"].get("path") != path]
         g.add(not bad, "demo-clear-cases", log="\n".join(bad))
         expect = {"stock": ("virtio_blk", "stock"), "request": (BENCH_MODULE, "request"),
                   "bio": (BENCH_MODULE, "bio")}

@@ -18,14 +18,16 @@ from .disks import Disk
 from .paths import BENCH_KO, BENCH_MODULE, ROOT, TOOLS
 from .vm import VM, prepare
 
+# Every disk offers VIRTIO_BLK_F_BIO (bio=on): the host reports each
+# one's medium (rotation_rate, read_latency_hint) and the guest chooses.
 DISKS = [
-    "ram:ram",
-    "file:file",
-    "loopnr:loop-nonrot",
-    "looprot:loop-rot",
-    "part:part",
-    "nullfast:null",
-    "nullslow:null:latency-ns=2000000",
+    "ram:ram:bio=on",
+    "file:file:bio=on",
+    "loopnr:loop-nonrot:bio=on",
+    "looprot:loop-rot:bio=on",
+    "part:part:bio=on",
+    "nullfast:null:bio=on",
+    "nullslow:null:latency-ns=2000000,zeroes=0,bio=on",
 ]
 
 # The drivers of the side-by-side, in the order the guest runs them:
@@ -44,17 +46,17 @@ OUT = os.path.join(ROOT, "out", "demo")
 
 
 def host_view(qmp, name):
-    """What the host decided for disk NAME: its bio-probe property (QMP
+    """What the host reports for disk NAME: its media-info property (QMP
     qom-get), or what x-query-virtio-status says it offers."""
     dev = f"/machine/peripheral/{name}"
     try:
-        p = qmp.cmd("qom-get", path=dev, property="bio-probe")
-        return {"offered": bool(p["offered"]), "mode": p["mode"], "media": p["media"],
-                "latency_ns": p.get("latency-ns"), "reads": p.get("reads"),
-                "threshold_us": p["threshold-us"], "reason": p["reason"]}
+        p = qmp.cmd("qom-get", path=dev, property="media-info")
+        return {"offered": bool(p["offered"]), "media": p["media"],
+                "rotation_rate": p["rotation-rate"], "latency_us": p["read-latency-hint"],
+                "reason": p["probe"]}
     except (RuntimeError, KeyError):
         pass
-    view = {"offered": None, "reason": "no bio-probe property: host series not applied"}
+    view = {"offered": None, "reason": "no media-info property: host series not applied"}
     try:
         st = qmp.cmd("x-query-virtio-status", path=f"{dev}/virtio-backend")
         feats = st["host-features"].get("dev-features", [])
@@ -112,10 +114,13 @@ def shown(path):
 
 # -- the report -------------------------------------------------------------
 def latency(h):
-    if h.get("latency_ns") is None:
-        return "not measured" if "threshold_us" in h else "-"
-    us = h["latency_ns"] / 1000
-    return f"{us:.0f} us {'<=' if us <= h['threshold_us'] else '>'} {h['threshold_us']}"
+    """The host's read_latency_hint and rotation_rate, in words."""
+    if "latency_us" not in h:
+        return "-"
+    lat = f"{h['latency_us']} us" if h["latency_us"] else "latency not reported"
+    rot = {0: "rotation not reported", 1: "non-rotating"}.get(h["rotation_rate"],
+                                                              f"{h['rotation_rate']} rpm")
+    return f"{lat}, {rot}"
 
 
 def yes_no(v):
@@ -123,7 +128,7 @@ def yes_no(v):
 
 
 def print_report(res):
-    rows = [("disk", "class", "host media", "read latency", "offers", "host's reason",
+    rows = [("disk", "class", "host media", "host reports", "offers", "probe",
              "bit", "auto path", "guest's reason")]
     for d in res["disks"]:
         h, a = d["host"], d["auto"]
@@ -132,7 +137,7 @@ def print_report(res):
                      yes_no(h.get("offered")), h["reason"],
                      {"1": "yes", "0": "no"}.get(bit, "?"), a.get("path", "?"),
                      a.get("reason") or "?"))
-    print("Per disk: what the host's probe found (QMP qom-get bio-probe), whether the")
+    print("Per disk: what the host reports (QMP qom-get media-info), whether the")
     print("guest negotiated VIRTIO_BLK_F_BIO (bit), and the path our driver chose at")
     print("probe with io_path=auto (/sys/block/vdX/io_path, io_path_reason):")
     table(rows)

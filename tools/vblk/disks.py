@@ -20,6 +20,20 @@ class Disk:
     # Faults the vhost back end makes on a signal (see its docstring)
     FAULTS = {"break-used-id": signal.SIGUSR1, "power-cut": signal.SIGUSR2}
 
+    # Disk keys of VIRTIO_BLK_F_BIO (bit 20: the device reports the medium
+    # in config space), each a virtio-blk-pci property: bio=on|off offers
+    # the bit (the series' "bio", default off); rotation=N and
+    # latency-hint=US fix rotation_rate (0 not reported, 1 non-rotating,
+    # 1025-65534 rpm) and read_latency_hint (microseconds, 0 not
+    # reported) for good, whatever the host detects or measures
+    # (tools/qemu-test-patches' x-test-* knobs; the host action "media"
+    # changes them on the running guest, with a config change interrupt).
+    MEDIA_KEYS = {"bio": "bio", "rotation": "x-test-rotation-rate",
+                  "latency-hint": "x-test-read-latency-hint"}
+    BIO_VALUES = ("on", "off")
+    BIO_HELP = ("bio=on|off offers VIRTIO_BLK_F_BIO or not; there is no bio=auto any "
+                "more: the host reports the medium (rotation=N, latency-hint=US to fix it)")
+
     def __init__(self, spec):
         parts = spec.split(":", 2)
         if len(parts) < 2 or parts[1] not in self.CLASSES:
@@ -35,7 +49,18 @@ class Disk:
             if not sep:
                 raise ValueError(f"bad disk option '{kv}' in '{spec}'")
             if key.startswith("dev."):
+                if key == "dev.bio" and val not in self.BIO_VALUES:
+                    raise ValueError(f"'{kv}' in '{spec}': {self.BIO_HELP}")
                 self.dev[key[4:]] = val
+            elif key in self.MEDIA_KEYS:
+                # VIRTIO_BLK_F_BIO and the medium information it carries
+                if key == "bio" and val not in self.BIO_VALUES:
+                    raise ValueError(f"'{kv}' in '{spec}': {self.BIO_HELP}")
+                if key != "bio" and not re.fullmatch(r"\d+", val):
+                    raise ValueError(f"'{kv}' in '{spec}': want a number")
+                if self.cls == "vhost":
+                    raise ValueError(f"'{key}' is for virtio-blk disks, not vhost, in '{spec}'")
+                self.dev[self.MEDIA_KEYS[key]] = val
             elif key.startswith("blk."):
                 self.blk[key[4:]] = val
             elif key.startswith(("cfg.", "feat.")) or key in ("vu.lenient", "vu.cache"):
@@ -51,7 +76,8 @@ class Disk:
                     raise ValueError(f"bad expectation '{kv}' in '{spec}': want "
                                      "expect.WORD=VALUE, WORD [a-z][a-z0-9-]*")
                 self.expect[key[7:]] = val
-            elif key in ("size", "latency-ns", "rot", "absent", "hotplug", "fill", "role"):
+            elif key in ("size", "latency-ns", "rot", "absent", "hotplug", "fill", "role",
+                         "zeroes"):
                 self.opts[key] = val
             else:
                 raise ValueError(f"unknown disk option '{key}' in '{spec}'")
@@ -127,8 +153,10 @@ class Disk:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(self.sock)
         listener.listen(1)
+        self.set_file = os.path.join(workdir, f"vu-{self.name}.set")
         cmd = [sys.executable, self.BACKEND, "--listen-fd", str(listener.fileno()),
-               "--serial", self.name, "--size", str(self.size)]
+               "--serial", self.name, "--size", str(self.size),
+               "--set-file", self.set_file]
         for key, val in self.vhost:
             if key == "vu.lenient":
                 cmd += [arg for lim in val.split("+") for arg in ("--lenient", lim)]
@@ -183,8 +211,11 @@ class Disk:
             return None
         if self.cls == "null":
             lat = int(self.opts.get("latency-ns", "0"))
+            # zeroes=0: reads return whatever the buffer held, and the
+            # host's latency probe has data to time (it skips zeroes)
+            zeroes = "on" if self.opts.get("zeroes", "1") == "1" else "off"
             bd = (f"driver=null-co,node-name={node},size={self.size},"
-                  f"latency-ns={lat},read-zeroes=on")
+                  f"latency-ns={lat},read-zeroes={zeroes}")
         else:
             if self.cls == "ram":
                 self.path = f"/dev/shm/vblk-{runid}-{self.name}.img"
@@ -271,9 +302,22 @@ class Disk:
         return any(c.get("label") == f"vu-{self.name}" for c in qmp.cmd("query-chardev"))
 
     def fault(self, name):
-        """Make this vhost disk's back end commit the fault @name."""
+        """Make this vhost disk's back end commit the fault @name, or with
+        "set cfg.FIELD=VALUE ..." change its config and notify the guest."""
         if self.cls != "vhost":
             raise RuntimeError(f"backend: disk '{self.name}' is {self.cls}, not vhost")
+        action, _, settings = name.partition(" ")
+        if action == "set":
+            words = settings.split()
+            if not words or not all(re.fullmatch(r"cfg\.[a-z_]+=(0x[0-9a-fA-F]+|\d+)", w)
+                                    for w in words):
+                raise RuntimeError(f"backend: want 'set cfg.FIELD=VALUE ...', not '{name}'")
+            if self.backend is None or self.backend.poll() is not None:
+                raise RuntimeError(f"backend: the back end of '{self.name}' is not running")
+            with open(self.set_file, "w") as f:
+                f.write(" ".join(words) + "\n")
+            self.backend.send_signal(signal.SIGHUP)
+            return
         if name not in self.FAULTS:
             raise RuntimeError(f"backend: unknown fault '{name}' "
                                f"(known: {', '.join(self.FAULTS)})")

@@ -299,6 +299,26 @@ class VM:
         self.proc, self.ctl, self.qmp, self.qemu_log = proc, ctl, qmp, qlog
         return info
 
+    MEDIA_PROPS = {"rotation": "x-test-rotation-rate",
+                   "latency-hint": "x-test-read-latency-hint"}
+
+    def set_media(self, args):
+        """Host action "media NAME [rotation=N] [latency-hint=US]": set the
+        disk's rotation_rate and read_latency_hint on the running device
+        (qom-set of the x-test-* knobs); a changed value sends a config
+        change interrupt when the disk offers VIRTIO_BLK_F_BIO.  Returns
+        the device's media-info."""
+        name, *pairs = args.split()
+        if not pairs:
+            raise RuntimeError("media: want NAME rotation=N and/or latency-hint=US")
+        path = f"/machine/peripheral/{name}"
+        for kv in pairs:
+            key, sep, val = kv.partition("=")
+            if not sep or key not in self.MEDIA_PROPS or not val.isdigit():
+                raise RuntimeError(f"media: bad '{kv}', want rotation=N or latency-hint=US")
+            self.qmp.cmd("qom-set", path=path, property=self.MEDIA_PROPS[key], value=int(val))
+        return self.qmp.cmd("qom-get", path=path, property="media-info")
+
     def _host_action(self, line):
         action, _, rest = line.partition(" ")
         try:
@@ -330,6 +350,8 @@ class VM:
                     raise RuntimeError(f"backend: no disk '{name}'")
                 disks[0].fault(fault.strip())
                 result = {}
+            elif action == "media":
+                result = self.set_media(rest)
             elif action == "migrate":
                 props = {}
                 for kv in rest.split():

@@ -46,9 +46,11 @@ the destination's devices; the run carries on there), backend <disk>
 SIGUSR1, so the next used element it writes has an out-of-range id;
 power-cut sends it SIGUSR2, which drops what its volatile cache did not
 persist and fails every later request; an intended fault does not fail
-the run, and its "fault:" lines are shown), replug <disk> (a vhost disk
-with vu.cache=writeback, after device_del: a new back end on the same
-image file, attached again).
+the run, and its "fault:" lines are shown), backend <disk> set
+cfg.FIELD=VALUE ... (the vhost disk's back end changes those config
+fields and sends a configuration change notification), replug <disk> (a
+vhost disk with vu.cache=writeback, after device_del: a new back end on
+the same image file, attached again).
 """
 
 import argparse
