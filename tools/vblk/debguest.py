@@ -18,13 +18,18 @@ powers off.  Boots:
              script of the package loads the in-tree one; the data reads back
   off        vblk_adaptive=off on the command line (the documented way
              back): the in-tree driver
-  purged     after dpkg --purge (offline): the in-tree driver, no hook, the
-             initramfs without updates/; the data reads back
+  later      a later 6.12 kernel installed (offline) after the package
+             (tools/get-later-kernel.sh): DKMS autoinstall built the module
+             for it, its initramfs carries it, and it drives both disks
+  purged     after dpkg --purge (offline), booting the later kernel: the
+             in-tree driver, no hook, both kernels' initramfs without
+             updates/; the data reads back
 
 Every wait is bounded; on failure the work directory (images, consoles,
 reports) is kept and its path printed.
 """
 
+import glob
 import hashlib
 import os
 import re
@@ -229,6 +234,72 @@ def data_sha(path):
     return h.hexdigest()
 
 
+def later_kver(debs):
+    """The kernel release of the linux-image package among @debs."""
+    for d in debs:
+        rc, pkg = _run(["dpkg-deb", "-f", d, "Package"], 60)
+        m = re.match(r"linux-image-(\S+)-unsigned$", pkg.strip()) if rc == 0 else None
+        if m:
+            return m.group(1)
+    return None
+
+
+def boot_problems(rep, disks, console, kver):
+    """What is wrong with any boot's report, and the report as text."""
+    byser = {d.get("serial"): d for d in disks}
+    bad = []
+    if "end" not in rep:
+        bad.append("the report did not finish")
+    if rep.get("kernel") != kver:
+        bad.append(f"kernel {rep.get('kernel')}, want {kver}")
+    if rep.get("root") != "/dev/vda":
+        bad.append(f"root is {rep.get('root')}, want /dev/vda")
+    if set(byser) != {"root", "data"}:
+        bad.append(f"disks seen: {disks}")
+    dt = rep.get("default-target", "").split()
+    if len(dt) != 2 or dt[1] != "active":
+        bad.append(f"default target: {rep.get('default-target')} "
+                   f"(system {rep.get('system-state')}, failed units: "
+                   f"{rep.get('failed-units')})")
+    ctx = "\n".join(bad + [f"{k}: {v}" for k, v in rep.items()] +
+                     [str(d) for d in disks] + [f"console: {console}"])
+    return bad, ctx
+
+
+def adaptive_problems(rep, ver, kver, srcv):
+    """Why the running virtio_blk is not the package's module for @kver."""
+    bad = []
+    if rep.get("module-io_path-param") != "auto":
+        bad.append("no io_path parameter: not the adaptive module")
+    if rep.get("module-version") != ver:
+        bad.append(f"module version {rep.get('module-version')}, want {ver}")
+    if "O" not in rep.get("module-taint", ""):
+        bad.append("module not tainted O (out of tree)")
+    if srcv is None or rep.get("module-srcversion") != srcv.group(1):
+        bad.append("srcversion differs from the module DKMS built")
+    if not rep.get("modinfo-path", "").startswith(f"/lib/modules/{kver}/updates/"):
+        bad.append(f"modinfo path {rep.get('modinfo-path')}, want under updates/")
+    return bad
+
+
+def paths_follow_hints(disks):
+    """The root disk (bio=off) on the request path, the data disk (bio=on)
+    on the bio path, each for the reason its host gave."""
+    byser = {d.get("serial"): d for d in disks}
+    r, d = byser.get("root", {}), byser.get("data", {})
+    return (r.get("io_path") == "request" and r.get("reason") == "module_default"
+            and d.get("io_path") == "bio" and d.get("reason") == "host_hint")
+
+
+def in_tree(rep, disks):
+    """The in-tree driver drives both disks."""
+    return (rep.get("module-loaded") == "yes"
+            and rep.get("module-io_path-param") == "none"
+            and "O" not in rep.get("module-taint", "")
+            and len(disks) == 2
+            and all(d.get("io_path") == "none" for d in disks))
+
+
 # -- the group --------------------------------------------------------------
 def run(g, state):
     """The debian-guest group; @g is check.Group."""
@@ -317,78 +388,101 @@ def run(g, state):
                             ("off", "vblk_adaptive=off")):
             rep, disks, secs, console = boot(work, tag, kernel, initrd, append)
             g.comment(f"boot {tag}: {secs:.0f} s to power-off")
-            byser = {d.get("serial"): d for d in disks}
-            common = []
-            if "end" not in rep:
-                common.append("the report did not finish")
-            if rep.get("root") != "/dev/vda":
-                common.append(f"root is {rep.get('root')}, want /dev/vda")
-            if set(byser) != {"root", "data"}:
-                common.append(f"disks seen: {disks}")
-            dt = rep.get("default-target", "").split()
-            if len(dt) != 2 or dt[1] != "active":
-                common.append(f"default target: {rep.get('default-target')} "
-                              f"(system {rep.get('system-state')}, failed units: "
-                              f"{rep.get('failed-units')})")
-            ctx = "\n".join(common + [f"{k}: {v}" for k, v in rep.items()] +
-                            [str(d) for d in disks] + [f"console: {console}"])
+            common, ctx = boot_problems(rep, disks, console, kver)
             add(not common, f"boot-{tag}", ctx)
             if tag == "adaptive":
-                checks = [rep.get("module-io_path-param") == "auto",
-                          rep.get("module-version") == ver,
-                          "O" in rep.get("module-taint", ""),
-                          srcv is not None and rep.get("module-srcversion") == srcv.group(1),
-                          rep.get("modinfo-path", "").startswith(f"/lib/modules/{kver}/updates/")]
-                add(all(checks), "adaptive-from-initramfs", ctx)
-                r, d = byser.get("root", {}), byser.get("data", {})
-                add(r.get("io_path") == "request" and r.get("reason") == "module_default"
-                    and d.get("io_path") == "bio" and d.get("reason") == "host_hint",
-                    "paths-follow-hints", ctx)
+                add(adaptive_problems(rep, ver, kver, srcv) == [], "adaptive-from-initramfs",
+                    "\n".join(adaptive_problems(rep, ver, kver, srcv)) + "\n" + ctx)
+                add(paths_follow_hints(disks), "paths-follow-hints", ctx)
                 want_sha = data_sha(f"{work}/data.img")
                 add(bool(rep.get("data-written")) and rep.get("data-sha256") == want_sha,
                     "data-written", ctx + f"\nhost sha256 {want_sha}")
             else:
-                intree = (rep.get("module-loaded") == "yes"
-                          and rep.get("module-io_path-param") == "none"
-                          and "O" not in rep.get("module-taint", "")
-                          and all(d.get("io_path") == "none" for d in disks))
+                intree = in_tree(rep, disks)
                 if tag == "sig-enforce":
                     intree = intree and int(rep.get("sig-rejected", "0") or 0) > 0
                 add(intree, f"{tag}-in-tree", ctx)
                 add(want_sha is not None and rep.get("data-sha256") == want_sha,
                     f"{tag}-data-reads-back", ctx)
 
-        # 5. purge offline, boot again
+        # 5. a kernel installed after the package: DKMS autoinstall builds
+        # the module for it and its initramfs carries the adaptive driver
+        t0 = time.time()
+        rc, log = _run(["bash", f"{TOOLS}/get-later-kernel.sh", kver], 1800)
+        ldir = log.strip().splitlines()[-1] if rc == 0 and log.strip() else ""
+        debs = sorted(glob.glob(os.path.join(ldir, "*.deb"))) if ldir else []
+        if not add(len(debs) == 4, "later-kernel-download", log):
+            return
+        newk = later_kver(debs)
+        if not add(newk is not None and newk != kver, "later-kernel-version",
+                   f"packages: {debs}\nkernel: {newk}"):
+            return
+        with Mounted(f"{work}/root.img", mnt) as m:
+            os.makedirs(f"{mnt}/tmp/later", exist_ok=True)
+            for d in debs:
+                shutil.copy(d, f"{mnt}/tmp/later/")
+            rc, log = m.chroot(["sh", "-c", "dpkg -i /tmp/later/*.deb"], 3600)
+            with open(os.path.join(work, "dpkg-later-kernel.log"), "w") as f:
+                f.write(log)
+            shutil.rmtree(f"{mnt}/tmp/later")
+            if not add(rc == 0, "later-kernel-install", log):
+                return
+            ours = f"/lib/modules/{newk}/updates/dkms"
+            rc, log = m.chroot(["sh", "-c", f"ls {ours}/virtio_blk.ko* && "
+                                f"modinfo -k {newk} -n virtio_blk && "
+                                f"modinfo -k {newk} -F srcversion virtio_blk && "
+                                "dkms status"], 60)
+            add(rc == 0 and f"{ours}/" in log
+                and re.search(rf"^vblk-adaptive/{re.escape(ver)}, {re.escape(newk)}, "
+                              r"x86_64: installed", log, re.M) is not None,
+                "later-kernel-dkms", log)
+            nsrcv = re.search(r"^([0-9A-F]{20,})$", log, re.M)
+            mods, listing = initramfs_modules(m, newk)
+            add(any("/updates/" in x for x in mods)
+                and any("/kernel/drivers/block/" in x for x in mods)
+                and "scripts/init-top/vblk-adaptive" in listing,
+                "later-kernel-initramfs", "virtio_blk in the initramfs: " + " ".join(mods))
+            nkernel, ninitrd = boot_files(m, newk, work, "later")
+        g.comment(f"later kernel {newk} installed offline in {time.time() - t0:.0f} s")
+        rep, disks, secs, console = boot(work, "later", nkernel, ninitrd, "")
+        g.comment(f"boot later: {secs:.0f} s to power-off")
+        common, ctx = boot_problems(rep, disks, console, newk)
+        add(not common, "boot-later", ctx)
+        bad = adaptive_problems(rep, ver, newk, nsrcv)
+        add(not bad, "later-adaptive-from-initramfs", "\n".join(bad) + "\n" + ctx)
+        add(paths_follow_hints(disks), "later-paths-follow-hints", ctx)
+        add(want_sha is not None and rep.get("data-sha256") == want_sha,
+            "later-data-reads-back", ctx)
+
+        # 6. purge offline: both kernels lose the module and get an
+        # initramfs with the in-tree driver; boot the later one
         t0 = time.time()
         with Mounted(f"{work}/root.img", mnt) as m:
             rc, log = m.chroot(["dpkg", "--purge", "vblk-adaptive-dkms"], 1800)
             with open(os.path.join(work, "dpkg-purge.log"), "w") as f:
                 f.write(log)
             add(rc == 0, "dpkg-purge", log)
-            rc, left = m.chroot(["sh", "-c", f"find /lib/modules/{kver}/updates "
-                                 "/var/lib/dkms/vblk-adaptive /usr/src/vblk-adaptive-*"
-                                 " /usr/share/initramfs-tools/hooks/vblk-adaptive"
-                                 f" -print 2>/dev/null; modinfo -k {kver} -n virtio_blk"], 60)
-            add(f"/lib/modules/{kver}/kernel/drivers/block/virtio_blk.ko" in left
-                and "vblk-adaptive" not in left and "virtio_blk.ko" not in
-                left.replace(f"/lib/modules/{kver}/kernel/drivers/block/virtio_blk.ko", ""),
-                "purge-removes-module", left)
-            mods, listing = initramfs_modules(m, kver)
-            add(mods and all("/kernel/drivers/block/" in x for x in mods)
-                and "vblk-adaptive" not in listing,
-                "initramfs-in-tree-only", " ".join(mods))
-            kernel, initrd = boot_files(m, kver, work, "purged")
+            for k in (kver, newk):
+                intree_ko = f"/lib/modules/{k}/kernel/drivers/block/virtio_blk.ko"
+                rc, left = m.chroot(["sh", "-c", f"find /lib/modules/{k}/updates "
+                                     "/var/lib/dkms/vblk-adaptive /usr/src/vblk-adaptive-*"
+                                     " /usr/share/initramfs-tools/hooks/vblk-adaptive"
+                                     f" -print 2>/dev/null; modinfo -k {k} -n virtio_blk"],
+                                    60)
+                add(intree_ko in left and "vblk-adaptive" not in left
+                    and "virtio_blk.ko" not in left.replace(intree_ko, ""),
+                    f"purge-removes-module {k}", left)
+                mods, listing = initramfs_modules(m, k)
+                add(mods and all("/kernel/drivers/block/" in x for x in mods)
+                    and "vblk-adaptive" not in listing,
+                    f"initramfs-in-tree-only {k}", " ".join(mods))
+            kernel, initrd = boot_files(m, newk, work, "purged")
         g.comment(f"offline purge in {time.time() - t0:.0f} s")
         rep, disks, secs, console = boot(work, "purged", kernel, initrd, "")
         g.comment(f"boot purged: {secs:.0f} s to power-off")
-        ctx = "\n".join([f"{k}: {v}" for k, v in rep.items()] + [str(d) for d in disks] +
-                        [f"console: {console}"])
-        dt = rep.get("default-target", "").split()
-        add("end" in rep and rep.get("root") == "/dev/vda" and len(dt) == 2
-            and dt[1] == "active", "boot-purged", ctx)
-        add(rep.get("module-loaded") == "yes" and rep.get("module-io_path-param") == "none"
-            and "O" not in rep.get("module-taint", "") and len(disks) == 2
-            and all(d.get("io_path") == "none" for d in disks), "purged-in-tree", ctx)
+        common, ctx = boot_problems(rep, disks, console, newk)
+        add(not common, "boot-purged", ctx)
+        add(in_tree(rep, disks), "purged-in-tree", ctx)
         add(want_sha is not None and rep.get("data-sha256") == want_sha,
             "purged-data-reads-back", ctx)
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
