@@ -11,8 +11,9 @@ tools/guest/debian/vblk-report reports over the second serial port and
 powers off.  Boots:
 
   adaptive   the adaptive module drives both disks, loaded from the
-             initramfs, each on the path its host hint (bio=on|off) asks
-             for; random data goes onto the data disk
+             initramfs, each on the path its medium asks for (root: no
+             VIRTIO_BLK_F_BIO; data: non-rotating, 45 us read latency);
+             random data goes onto the data disk
   sig-enforce  module.sig_enforce=1 (what Secure Boot does with a key that
              is not enrolled): the adaptive module is refused and the boot
              script of the package loads the in-tree one; the data reads back
@@ -196,7 +197,11 @@ def boot(work, tag, kernel, initrd, append, timeout=BOOT_TIMEOUT):
             "-device", "virtio-blk-pci,id=root,drive=n-root,serial=root,bio=off",
             "-blockdev", f"driver=raw,node-name=n-data,file.driver=file,"
             f"file.filename={work}/data.img",
-            "-device", "virtio-blk-pci,id=data,drive=n-data,serial=data,bio=on"]
+            # The data disk's medium is pinned: a non-rotating disk
+            # (rotation_rate, libvirt's knob) whose reads take 45 us, so
+            # its path does not depend on how fast a busy host answers.
+            "-device", "virtio-blk-pci,id=data,drive=n-data,serial=data,bio=on,"
+            "rotation_rate=1,x-test-read-latency-hint=45"]
     with open(os.path.join(work, f"qemu-{tag}.cmdline"), "w") as f:
         f.write(" ".join(args) + "\n")
     t0 = time.time()
@@ -283,12 +288,15 @@ def adaptive_problems(rep, ver, kver, srcv):
 
 
 def paths_follow_hints(disks):
-    """The root disk (bio=off) on the request path, the data disk (bio=on)
-    on the bio path, each for the reason its host gave."""
+    """The root disk (bio=off: no media information) on the request path,
+    the data disk (non-rotating, 45 us) on the bio path, each for the
+    reason its host gave (io_path_reason, blanks as "_")."""
     byser = {d.get("serial"): d for d in disks}
     r, d = byser.get("root", {}), byser.get("data", {})
-    return (r.get("io_path") == "request" and r.get("reason") == "module_default"
-            and d.get("io_path") == "bio" and d.get("reason") == "host_hint")
+    return (r.get("io_path") == "request"
+            and r.get("reason") == "device_does_not_offer_VIRTIO_BLK_F_BIO"
+            and d.get("io_path") == "bio"
+            and d.get("reason") == "read_latency_hint_45_us_<=_200_us")
 
 
 def in_tree(rep, disks):
