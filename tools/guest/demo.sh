@@ -5,7 +5,9 @@
 # vmrun's driver "both": the stock virtio_blk has every disk at boot, and
 # our module, under another name ($VBLK_MODULE), waits beside it.
 #
-# First every virtio disk is bound to our module with io_path=auto, the
+# First the host is asked for its view of the disks ("vblk_host
+# demo-host": it answers once its probe of every disk has reported),
+# then every virtio disk is bound to our module with io_path=auto, the
 # choice it makes by itself at probe; per disk:
 #   DEMO-AUTO NAME dev=/dev/vdX driver=D path=P bio_bit=0|1 rotational=0|1 reason=WHY
 # Then, for each driver of DEMO_DRIVERS (default "stock request bio":
@@ -17,7 +19,8 @@
 # (path "stock": the in-tree driver has no io_path file; status is fio's
 # exit status, or 1 when its report has an error; iops its read IOPS).
 # A driver the disks cannot be bound to gives "DEMO-BIND DRIVER failed"
-# and no runs.  Exits non-zero when a binding or a run failed.
+# and no runs.  At the end the host is asked for its view again.  Exits
+# non-zero when a binding, a run or a request to the host failed.
 . /selftests/test_common.sh
 
 VIRTIO_BLK_DEVICE_ID=0x0002
@@ -58,6 +61,12 @@ facts() {
 }
 
 rc=0
+# The host's view of every disk, once its probe has reported: what our
+# module finds when it binds, so that its choice follows the host's view.
+if ! reply=$(vblk_host demo-host); then
+	echo "# the host's view: $reply"
+	rc=1
+fi
 if demo_use auto; then
 	for info in $VBLK_DISK_INFO; do
 		name=${info%%:*}
@@ -111,4 +120,9 @@ for drv in ${DEMO_DRIVERS:-stock request bio}; do
 		done
 	done <"$JOBS"
 done
+# Again at the end: nothing may have changed the medium meanwhile.
+if ! reply=$(vblk_host demo-host); then
+	echo "# the host's view at the end: $reply"
+	rc=1
+fi
 exit $rc

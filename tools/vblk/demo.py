@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 
 from .disks import Disk
 from .paths import BENCH_KO, BENCH_MODULE, ROOT, TOOLS
@@ -64,6 +65,28 @@ def host_view(qmp, name):
     except (RuntimeError, KeyError):
         pass
     return view
+
+
+# The host's probe has finished a run and will not run again on its own
+# on unchanged storage: every other outcome is final.
+PROBE_UNFINISHED = ("not run", "running", "interrupted, runs again")
+PROBE_WAIT_S = 120
+
+
+def host_views(qmp, disks):
+    """Wait, at most PROBE_WAIT_S seconds, until the host's probe of
+    every disk has finished, then return each one's host_view()."""
+    deadline = time.time() + PROBE_WAIT_S
+    while True:
+        views = {d.name: host_view(qmp, d.name) for d in disks}
+        busy = [n for n, v in views.items()
+                if v.get("offered") and v.get("reason") in PROBE_UNFINISHED]
+        if not busy:
+            return views
+        if time.time() > deadline:
+            raise RuntimeError(f"demo: the host's probe of {', '.join(busy)} did not "
+                               f"finish within {PROBE_WAIT_S} s")
+        time.sleep(0.1)
 
 
 def fields(text):
@@ -252,15 +275,24 @@ def main(argv=None):
                 f.write(f"{job} {JOBS[job][1]}\n")
         # Boot, four bindings, then one run per disk, job and driver.
         timeout = 300 + len(disks) * len(jobs) * len(DRIVERS) * (opts.seconds + 15)
+        # The guest asks for the host's view ("vblk_host demo-host") before
+        # it binds our module, once the probe has reported, and again at the
+        # end: the first is what the guest's choice is compared with, the
+        # last must be the same (nothing changed the medium meanwhile).
+        seen = []
+
+        def demo_host(_args):
+            seen.append(host_views(vm.qmp, disks))
+            return {n: v.get("latency_us") for n, v in seen[-1].items()}
+
         vm = VM(disks, driver="both", module=BENCH_KO,
                 cmd="sh /vblk/files/demo.sh", env={"DEMO_SECONDS": str(opts.seconds)},
                 timeout=timeout, files=[os.path.join(TOOLS, "guest", "demo.sh"), jobfile],
-                echo=False)
+                echo=False, host_actions={"demo-host": demo_host})
         print(f"demo: booting a guest with {len(disks)} disks; fio runs "
               f"{len(disks) * len(jobs) * len(DRIVERS)} x {opts.seconds} s ...", flush=True)
         try:
             vm.start()
-            host = {d.name: host_view(vm.qmp, d.name) for d in disks}
             status = vm.wait()
             vm.stop()
             healthy = vm.check_console()
@@ -268,6 +300,9 @@ def main(argv=None):
             vm.cleanup()
 
     auto, runs, bind_failed = parse_guest(vm.output)
+    none = {"reason": "the guest never asked for the host's view"}
+    host = seen[0] if seen else {d.name: none for d in disks}
+    host_end = seen[-1] if len(seen) > 1 else {d.name: none for d in disks}
     res = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "seconds": opts.seconds,
@@ -276,14 +311,16 @@ def main(argv=None):
                     "bio": f"ours ({BENCH_MODULE}), io_path=bio"},
         "jobs": {j: {"title": JOBS[j][0], "fio": JOBS[j][1]} for j in jobs},
         "disks": [{"name": d.name, "class": d.cls, "host": host[d.name],
+                   "host_end": host_end[d.name],
                    "auto": auto.get(d.name, {}), "runs": runs.get(d.name, {})}
                   for d in disks],
         "guest_status": status,
         "guest_healthy": healthy,
         "bind_failed": bind_failed,
     }
-    res["ok"] = bool(status == 0 and healthy and not bind_failed and
-                     all(complete(d, jobs) for d in res["disks"]))
+    res["ok"] = bool(status == 0 and healthy and not bind_failed and len(seen) == 2 and
+                     all(complete(d, jobs) and d["host"] == d["host_end"]
+                         for d in res["disks"]))
     png = os.path.join(opts.out, "demo.png")
     res["chart"] = png
     print_report(res)
@@ -304,5 +341,11 @@ def main(argv=None):
             print(f"  {ln}")
         for drv in bind_failed:
             print(f"  binding the disks to {drv} failed")
+        if len(seen) != 2:
+            print(f"  the guest asked for the host's view {len(seen)} times, not 2")
+        for d in res["disks"]:
+            if d["host"] != d["host_end"]:
+                print(f"  {d['name']}: the host's view changed during the run: "
+                      f"{d['host']} at the start, {d['host_end']} at the end")
         return 1
     return 0
