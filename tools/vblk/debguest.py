@@ -11,8 +11,10 @@ tools/guest/debian/vblk-report reports over the second serial port and
 powers off.  Boots:
 
   adaptive   the adaptive module drives both disks, loaded from the
-             initramfs, each on the path its host hint (bio=on|off) asks
-             for; random data goes onto the data disk
+             initramfs, each on the path its device asks for: root
+             without VIRTIO_BLK_F_BIO (bio=off) on the request path, data
+             with the bit and a pinned non-rotating, fast medium on the
+             bio path; random data goes onto the data disk
   sig-enforce  module.sig_enforce=1 (what Secure Boot does with a key that
              is not enrolled): the adaptive module is refused and the boot
              script of the package loads the in-tree one; the data reads back
@@ -191,7 +193,9 @@ def boot(work, tag, kernel, initrd, append, timeout=BOOT_TIMEOUT):
             "-device", "virtio-blk-pci,id=root,drive=n-root,serial=root,bio=off",
             "-blockdev", f"driver=raw,node-name=n-data,file.driver=file,"
             f"file.filename={work}/data.img",
-            "-device", "virtio-blk-pci,id=data,drive=n-data,serial=data,bio=on"]
+            "-device", "virtio-blk-pci,id=data,drive=n-data,serial=data,bio=on,"
+            # the medium pinned: the path must not depend on the probe
+            "x-test-rotation-rate=1,x-test-read-latency-hint=45"]
     with open(os.path.join(work, f"qemu-{tag}.cmdline"), "w") as f:
         f.write(" ".join(args) + "\n")
     t0 = time.time()
@@ -341,9 +345,12 @@ def run(g, state):
                           rep.get("modinfo-path", "").startswith(f"/lib/modules/{kver}/updates/")]
                 add(all(checks), "adaptive-from-initramfs", ctx)
                 r, d = byser.get("root", {}), byser.get("data", {})
-                add(r.get("io_path") == "request" and r.get("reason") == "module_default"
-                    and d.get("io_path") == "bio" and d.get("reason") == "host_hint",
-                    "paths-follow-hints", ctx)
+                # vblk-report writes the reason with '_' for ' '
+                add(r.get("io_path") == "request"
+                    and r.get("reason") == "device_does_not_offer_VIRTIO_BLK_F_BIO"
+                    and d.get("io_path") == "bio"
+                    and d.get("reason") == "read_latency_hint_45_us_<=_200_us",
+                    "paths-follow-the-medium", ctx)
                 want_sha = data_sha(f"{work}/data.img")
                 add(bool(rep.get("data-written")) and rep.get("data-sha256") == want_sha,
                     "data-written", ctx + f"\nhost sha256 {want_sha}")
