@@ -6,6 +6,22 @@
 # test named NAME:SECONDS runs with that timeout instead of the one in
 # settings.
 cd "$(dirname "$0")" || exit 1
+
+# restore: after a test killed at its timeout (SIGKILL: its EXIT trap
+# never ran), undo what a test may hold for its duration, so that the
+# next test starts as after a clean exit and fails only for itself: udev
+# events held with --stop-exec-queue, CPUs taken offline.
+restore() {
+	local c
+	if [ "$VBLK_UDEV" = 1 ] && command -v udevadm >/dev/null; then
+		udevadm control --start-exec-queue &&
+			echo "# restored after $1: udev's event queue runs"
+	fi
+	for c in /sys/devices/system/cpu/cpu[0-9]*/online; do
+		[ -e "$c" ] && [ "$(cat "$c")" = 0 ] || continue
+		echo 1 >"$c" && echo "# restored after $1: ${c%/online} online"
+	done
+}
 default_timeout=$(sed -n 's/^timeout=//p' settings)
 
 echo "TAP version 13"
@@ -30,7 +46,8 @@ for t in "$@"; do
 	case $rc in
 	0) echo "ok $n selftests: vblk: $t" ;;
 	4) echo "ok $n selftests: vblk: $t # SKIP" ;;
-	137) echo "not ok $n selftests: vblk: $t # TIMEOUT ${timeout}s"; failed=1 ;;
+	137) echo "not ok $n selftests: vblk: $t # TIMEOUT ${timeout}s"; failed=1
+	     restore "$t" ;;
 	*) echo "not ok $n selftests: vblk: $t # exit=$rc"; failed=1 ;;
 	esac
 done

@@ -28,6 +28,11 @@
 #
 # Needs a guest with 2 or more CPUs (tools/vmrun --smp).
 #
+# Under ours the three disks make five disk paths (the plain one on
+# request, the other two on both paths), the null-co ones slow by
+# design: well over the default 120 s under emulation on a busy host.
+# vmtest timeout 300
+#
 # Guests: the in-tree driver, and ours with a plain disk, a bio-capable
 # one and a null-co one whose every request takes 10 ms (I/O stays in
 # flight while things change).

@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Parity with the in-tree driver: a disk the host offers no
-# VIRTIO_BLK_F_BIO hint (dev.bio=off) is on the request path at probe,
+# Parity with the in-tree driver: a disk whose device does not offer
+# VIRTIO_BLK_F_BIO (dev.bio=off) is on the request path at probe,
 # and must then look and behave exactly like under the stock 6.12
 # virtio_blk.  Needs a guest booted with "--driver both" (the stock
 # virtio_blk and ours under another name, $VBLK_MODULE).  Every virtio

@@ -226,7 +226,16 @@ class Targets(unittest.TestCase):
         t = verdicts(measurements(probe={"measurable": False, "note": "no bio property"}))
         self.assertEqual((t["P5"]["status"], t["P5"]["details"]), ("n/a", ["no bio property"]))
 
-    def test_p5_reports_the_device_probe(self):
+    def test_p5_reports_the_device_media_info(self):
+        probe = dict(GOOD_PROBE, reported=[{"offered": True, "media": "memory",
+                                            "rotation-rate": 1, "read-latency-hint": 0,
+                                            "probe": "not run yet", "probes": 0,
+                                            "probe-reads": 0}])
+        t = verdicts(measurements(probe=probe))
+        self.assertIn("the device reports memory, rotation_rate 1, read_latency_hint 0 µs, "
+                      "offered: True", t["P5"]["details"])
+
+    def test_p5_reports_an_old_runs_device_probe(self):
         probe = dict(GOOD_PROBE, reported=[{"reads": 8, "latency-ns": 87000,
                                             "offered": True}])
         t = verdicts(measurements(probe=probe))

@@ -164,11 +164,18 @@ def evaluate_probe(target, probe):
     if not probe.get("measurable"):
         return [None], [probe.get("note", "not measured")]
     fastest = min(probe["ms"]["auto"]) - min(probe["ms"]["off"])
-    details = [f"{probe['added_ms']:+.1f} ms to QMP-ready (bio=auto vs bio=off, "
+    details = [f"{probe['added_ms']:+.1f} ms to QMP-ready (bio=on vs bio=off, "
                f"median of {len(probe['ms']['auto'])} pairs; fastest starts "
                f"{fastest:+.1f} ms)"]
     rep = probe["reported"][-1] if probe.get("reported") else {}
-    if "latency-ns" in rep:
+    if "read-latency-hint" in rep:
+        # media-info, read at QMP-ready: the probe itself runs later,
+        # once the VM runs
+        details.append(f"the device reports {rep['media']}, rotation_rate "
+                       f"{rep['rotation-rate']}, read_latency_hint "
+                       f"{rep['read-latency-hint']} µs, offered: {rep['offered']}")
+    elif "latency-ns" in rep:
+        # results recorded before the medium fields
         details.append(f"the device reports {rep['reads']} probe reads, median "
                        f"{rep['latency-ns'] / 1000:.0f} µs, offered: {rep['offered']}")
     return [OPS[chk["op"]](probe["added_ms"], chk["threshold"])], details

@@ -12,7 +12,7 @@ here judges or formats them (analyse.py, report.py).
 - guest instructions per I/O from QEMU's libinsn TCG plugin, as the
   difference of two boots doing N1 and N2 I/Os of the same cell;
 - the cost of the host's storage probe: QEMU start to QMP-ready with
-  bio=auto against bio=off on the same disk (only when the QEMU binary
+  bio=on against bio=off on the same disk (only when the QEMU binary
   knows the property).
 """
 
@@ -340,7 +340,7 @@ def qmp_ready_ms(fw, blockdev, bio):
 
 
 def measure_probe(opts, data):
-    """P5: realize-time cost of the host probe (bio=auto vs bio=off)."""
+    """P5: realize-time cost of the host probe (bio=on vs bio=off)."""
     if not data["meta"]["host_bio_property"]:
         data["probe"] = {"measurable": False,
                          "note": "not measurable: host series not applied"}
@@ -355,7 +355,7 @@ def measure_probe(opts, data):
         blockdev = disk.setup(tmp, os.path.basename(tmp))
         for _ in range(opts.probe_reps):
             for bio in ("off", "auto"):
-                # "auto" (the results' name) is now bio=on: the bit is
+                # "auto" (the results' name) is bio=on: the bit is
                 # offered and the medium reported
                 ms, probe = qmp_ready_ms(fw, blockdev, "on" if bio == "auto" else "off")
                 times[bio].append(ms)
@@ -371,7 +371,7 @@ def measure_probe(opts, data):
     delta = statistics.median(a - o for a, o in zip(times["auto"], times["off"]))
     data["probe"] = {"measurable": True, "ms": times, "added_ms": delta,
                      "reported": probes}
-    log(f"probe: QMP-ready {delta:+.1f} ms with bio=auto (median of "
+    log(f"probe: QMP-ready {delta:+.1f} ms with bio=on (median of "
         f"{opts.probe_reps} pairs)")
 
 

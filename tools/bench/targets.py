@@ -18,7 +18,7 @@ them; analyse.evaluate() applies the table to an analysis.
 - "report": "all" lists every cell's ratios, "misses" only the checks
   that failed.
 - "probe": instead of cells, a check on the host probe's cost in ms
-  (the median over QEMU starts of bio=auto less bio=off).
+  (the median over QEMU starts of bio=on less bio=off).
 
 A target is a pass when every check passed, a miss when any failed,
 incomplete when some could not be made, n/a when none could.

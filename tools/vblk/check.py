@@ -369,11 +369,11 @@ def demo(g, state):
     chose at probe (io_path=auto) and a figure under each of the three
     drivers, each run on the driver and path it names; the host's view
     taken once its probe reported, before the guest binds our module, and
-    the same at the end of the run; the auto path
-    follows the host's offer on every disk, and the cases that do not
+    the same at the end of the run; every disk offers the bit and the auto
+    path follows the medium the host reports, and the cases that do not
     depend on how fast a busy host answers go the way they must (null-co
-    at 2 ms and the rotational loop device not offered and on request;
-    whether memory is offered depends on the probe's timing);
+    at 2 ms and the rotational loop device on request; memory,
+    non-rotating and served from the page cache so never timed, on bio);
     the chart is a PNG.  Nothing compares speeds."""
     from . import demo as demo_mod
     from .paths import BENCH_MODULE
