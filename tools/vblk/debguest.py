@@ -177,6 +177,29 @@ def initramfs_modules(m, kver):
     return sorted(ln for ln in out.split() if re.search(r"/virtio_blk\.ko", ln)), out
 
 
+def dkms_built(m, ver, kver):
+    """Whether DKMS built and installed the package's module for @kver:
+    (ok, the module's srcversion match, the evidence)."""
+    ours = f"/lib/modules/{kver}/updates/dkms"
+    rc, log = m.chroot(["sh", "-c", f"ls {ours}/virtio_blk.ko* && "
+                        f"modinfo -F version {ours}/virtio_blk.ko* && "
+                        f"modinfo -k {kver} -n virtio_blk && "
+                        f"modinfo -k {kver} -F srcversion virtio_blk && "
+                        "dkms status"], 60)
+    ok = (rc == 0 and ver in log.split() and f"{ours}/" in log
+          and re.search(rf"^vblk-adaptive/{re.escape(ver)}, {re.escape(kver)}, "
+                        r"x86_64: installed", log, re.M) is not None)
+    return ok, re.search(r"^([0-9A-F]{20,})$", log, re.M), log
+
+
+def initramfs_has_adaptive(m, kver):
+    """@kver's initramfs carries both modules and the package's boot script."""
+    mods, listing = initramfs_modules(m, kver)
+    return (any("/updates/" in x for x in mods)
+            and any("/kernel/drivers/block/" in x for x in mods)
+            and "scripts/init-top/vblk-adaptive" in listing)
+
+
 # -- a boot -----------------------------------------------------------------
 def boot(work, tag, kernel, initrd, append, timeout=BOOT_TIMEOUT):
     """Boot the image under TCG until the guest powers off; return
@@ -354,23 +377,10 @@ def run(g, state):
             os.unlink(f"{mnt}/tmp/{os.path.basename(deb)}")
             if not add(rc == 0, "dpkg-install", log):
                 return
-            ours = f"/lib/modules/{kver}/updates/dkms"
-            rc, log = m.chroot(["sh", "-c", f"ls {ours}/virtio_blk.ko* && "
-                                f"modinfo -F version {ours}/virtio_blk.ko* && "
-                                f"modinfo -k {kver} -n virtio_blk && "
-                                f"modinfo -k {kver} -F srcversion virtio_blk && "
-                                "dkms status"], 60)
-            lines = log.split()
-            add(rc == 0 and ver in lines and f"{ours}/" in log
-                and re.search(rf"^vblk-adaptive/{re.escape(ver)}, {re.escape(kver)}, "
-                              r"x86_64: installed", log, re.M) is not None,
-                "dkms-installed", log)
-            srcv = re.search(r"^([0-9A-F]{20,})$", log, re.M)
-            mods, listing = initramfs_modules(m, kver)
-            has_ours = any("/updates/" in x for x in mods)
-            has_intree = any("/kernel/drivers/block/" in x for x in mods)
-            add(has_ours and has_intree and "scripts/init-top/vblk-adaptive" in listing,
-                "initramfs-has-adaptive", "virtio_blk in the initramfs: " + " ".join(mods))
+            ok, srcv, log = dkms_built(m, ver, kver)
+            add(ok, "dkms-installed", log)
+            add(initramfs_has_adaptive(m, kver), "initramfs-has-adaptive",
+                "virtio_blk in the initramfs: " + " ".join(initramfs_modules(m, kver)[0]))
             for f in ("vblk-report",):
                 shutil.copy(os.path.join(GUEST_DIR, f), f"{mnt}/usr/local/sbin/{f}")
             shutil.copy(os.path.join(GUEST_DIR, "vblk-report.service"),
@@ -427,21 +437,10 @@ def run(g, state):
             shutil.rmtree(f"{mnt}/tmp/later")
             if not add(rc == 0, "later-kernel-install", log):
                 return
-            ours = f"/lib/modules/{newk}/updates/dkms"
-            rc, log = m.chroot(["sh", "-c", f"ls {ours}/virtio_blk.ko* && "
-                                f"modinfo -k {newk} -n virtio_blk && "
-                                f"modinfo -k {newk} -F srcversion virtio_blk && "
-                                "dkms status"], 60)
-            add(rc == 0 and f"{ours}/" in log
-                and re.search(rf"^vblk-adaptive/{re.escape(ver)}, {re.escape(newk)}, "
-                              r"x86_64: installed", log, re.M) is not None,
-                "later-kernel-dkms", log)
-            nsrcv = re.search(r"^([0-9A-F]{20,})$", log, re.M)
-            mods, listing = initramfs_modules(m, newk)
-            add(any("/updates/" in x for x in mods)
-                and any("/kernel/drivers/block/" in x for x in mods)
-                and "scripts/init-top/vblk-adaptive" in listing,
-                "later-kernel-initramfs", "virtio_blk in the initramfs: " + " ".join(mods))
+            ok, nsrcv, log = dkms_built(m, ver, newk)
+            add(ok, "later-kernel-dkms", log)
+            add(initramfs_has_adaptive(m, newk), "later-kernel-initramfs",
+                "virtio_blk in the initramfs: " + " ".join(initramfs_modules(m, newk)[0]))
             nkernel, ninitrd = boot_files(m, newk, work, "later")
         g.comment(f"later kernel {newk} installed offline in {time.time() - t0:.0f} s")
         rep, disks, secs, console = boot(work, "later", nkernel, ninitrd, "")
