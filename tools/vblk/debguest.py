@@ -193,12 +193,33 @@ def dkms_built(m, ver, kver):
     return ok, re.search(r"^([0-9A-F]{20,})$", log, re.M), log
 
 
-def initramfs_has_adaptive(m, kver):
-    """@kver's initramfs carries both modules and the package's boot script."""
+def check_adaptive_installed(m, add, ver, kver, names):
+    """Add the two tests @names: DKMS built and installed the package's
+    module for @kver, and @kver's initramfs carries both modules and the
+    package's boot script.  Return the srcversion match of the module."""
+    ok, srcv, log = dkms_built(m, ver, kver)
+    add(ok, names[0], log)
     mods, listing = initramfs_modules(m, kver)
-    return (any("/updates/" in x for x in mods)
-            and any("/kernel/drivers/block/" in x for x in mods)
-            and "scripts/init-top/vblk-adaptive" in listing)
+    add(any("/updates/" in x for x in mods)
+        and any("/kernel/drivers/block/" in x for x in mods)
+        and "scripts/init-top/vblk-adaptive" in listing,
+        names[1], "virtio_blk in the initramfs: " + " ".join(mods))
+    return srcv
+
+
+def dpkg_install(m, debs, logfile):
+    """dpkg -i @debs in the image, their copies removed after; the log is
+    kept in @logfile.  Return (status, log)."""
+    tmp = f"{m.mnt}/tmp/vblk-debs"
+    os.makedirs(tmp, exist_ok=True)
+    for d in debs:
+        shutil.copy(d, tmp)
+    names = [f"/tmp/vblk-debs/{os.path.basename(d)}" for d in debs]
+    rc, log = m.chroot(["dpkg", "-i"] + names, 3600)
+    with open(logfile, "w") as f:
+        f.write(log)
+    shutil.rmtree(tmp)
+    return rc, log
 
 
 # -- a boot -----------------------------------------------------------------
@@ -344,6 +365,17 @@ def run(g, state):
         g.add(ok, name, log=log)
         return ok
 
+    def boot_checked(tag, kernel, initrd, append, k):
+        """Boot, add boot-@tag (the system came up on kernel @k)."""
+        rep, disks, secs, console = boot(work, tag, kernel, initrd, append)
+        g.comment(f"boot {tag}: {secs:.0f} s to power-off")
+        common, ctx = boot_problems(rep, disks, console, k)
+        add(not common, f"boot-{tag}", ctx)
+        return rep, disks, ctx
+
+    def reads_back(name, rep, ctx):
+        add(want_sha is not None and rep.get("data-sha256") == want_sha, name, ctx)
+
     try:
         # 1. the package, on the host
         t0 = time.time()
@@ -378,17 +410,11 @@ def run(g, state):
         t0 = time.time()
         mnt = os.path.join(work, "mnt")
         with Mounted(f"{work}/root.img", mnt) as m:
-            shutil.copy(deb, f"{mnt}/tmp/")
-            rc, log = m.chroot(["dpkg", "-i", f"/tmp/{os.path.basename(deb)}"], 1800)
-            with open(os.path.join(work, "dpkg-install.log"), "w") as f:
-                f.write(log)
-            os.unlink(f"{mnt}/tmp/{os.path.basename(deb)}")
+            rc, log = dpkg_install(m, [deb], os.path.join(work, "dpkg-install.log"))
             if not add(rc == 0, "dpkg-install", log):
                 return
-            ok, srcv, log = dkms_built(m, ver, kver)
-            add(ok, "dkms-installed", log)
-            add(initramfs_has_adaptive(m, kver), "initramfs-has-adaptive",
-                "virtio_blk in the initramfs: " + " ".join(initramfs_modules(m, kver)[0]))
+            srcv = check_adaptive_installed(m, add, ver, kver,
+                                            ("dkms-installed", "initramfs-has-adaptive"))
             for f in ("vblk-report",):
                 shutil.copy(os.path.join(GUEST_DIR, f), f"{mnt}/usr/local/sbin/{f}")
             shutil.copy(os.path.join(GUEST_DIR, "vblk-report.service"),
@@ -404,10 +430,7 @@ def run(g, state):
         for tag, append in (("adaptive", "vblk.data=write"),
                             ("sig-enforce", "module.sig_enforce=1"),
                             ("off", "vblk_adaptive=off")):
-            rep, disks, secs, console = boot(work, tag, kernel, initrd, append)
-            g.comment(f"boot {tag}: {secs:.0f} s to power-off")
-            common, ctx = boot_problems(rep, disks, console, kver)
-            add(not common, f"boot-{tag}", ctx)
+            rep, disks, ctx = boot_checked(tag, kernel, initrd, append, kver)
             if tag == "adaptive":
                 add(adaptive_problems(rep, ver, kver, srcv) == [], "adaptive-from-initramfs",
                     "\n".join(adaptive_problems(rep, ver, kver, srcv)) + "\n" + ctx)
@@ -420,8 +443,7 @@ def run(g, state):
                 if tag == "sig-enforce":
                     intree = intree and int(rep.get("sig-rejected", "0") or 0) > 0
                 add(intree, f"{tag}-in-tree", ctx)
-                add(want_sha is not None and rep.get("data-sha256") == want_sha,
-                    f"{tag}-data-reads-back", ctx)
+                reads_back(f"{tag}-data-reads-back", rep, ctx)
 
         # 5. a kernel installed after the package: DKMS autoinstall builds
         # the module for it and its initramfs carries the adaptive driver
@@ -436,30 +458,18 @@ def run(g, state):
                    f"packages: {debs}\nkernel: {newk}"):
             return
         with Mounted(f"{work}/root.img", mnt) as m:
-            os.makedirs(f"{mnt}/tmp/later", exist_ok=True)
-            for d in debs:
-                shutil.copy(d, f"{mnt}/tmp/later/")
-            rc, log = m.chroot(["sh", "-c", "dpkg -i /tmp/later/*.deb"], 3600)
-            with open(os.path.join(work, "dpkg-later-kernel.log"), "w") as f:
-                f.write(log)
-            shutil.rmtree(f"{mnt}/tmp/later")
+            rc, log = dpkg_install(m, debs, os.path.join(work, "dpkg-later-kernel.log"))
             if not add(rc == 0, "later-kernel-install", log):
                 return
-            ok, nsrcv, log = dkms_built(m, ver, newk)
-            add(ok, "later-kernel-dkms", log)
-            add(initramfs_has_adaptive(m, newk), "later-kernel-initramfs",
-                "virtio_blk in the initramfs: " + " ".join(initramfs_modules(m, newk)[0]))
+            nsrcv = check_adaptive_installed(m, add, ver, newk,
+                                             ("later-kernel-dkms", "later-kernel-initramfs"))
             nkernel, ninitrd = boot_files(m, newk, work, "later")
         g.comment(f"later kernel {newk} installed offline in {time.time() - t0:.0f} s")
-        rep, disks, secs, console = boot(work, "later", nkernel, ninitrd, "")
-        g.comment(f"boot later: {secs:.0f} s to power-off")
-        common, ctx = boot_problems(rep, disks, console, newk)
-        add(not common, "boot-later", ctx)
+        rep, disks, ctx = boot_checked("later", nkernel, ninitrd, "", newk)
         bad = adaptive_problems(rep, ver, newk, nsrcv)
         add(not bad, "later-adaptive-from-initramfs", "\n".join(bad) + "\n" + ctx)
         add(paths_follow_hints(disks), "later-paths-follow-hints", ctx)
-        add(want_sha is not None and rep.get("data-sha256") == want_sha,
-            "later-data-reads-back", ctx)
+        reads_back("later-data-reads-back", rep, ctx)
 
         # 6. purge offline: both kernels lose the module and get an
         # initramfs with the in-tree driver; boot the later one
@@ -485,13 +495,9 @@ def run(g, state):
                     f"initramfs-in-tree-only {k}", " ".join(mods))
             kernel, initrd = boot_files(m, newk, work, "purged")
         g.comment(f"offline purge in {time.time() - t0:.0f} s")
-        rep, disks, secs, console = boot(work, "purged", kernel, initrd, "")
-        g.comment(f"boot purged: {secs:.0f} s to power-off")
-        common, ctx = boot_problems(rep, disks, console, newk)
-        add(not common, "boot-purged", ctx)
+        rep, disks, ctx = boot_checked("purged", kernel, initrd, "", newk)
         add(in_tree(rep, disks), "purged-in-tree", ctx)
-        add(want_sha is not None and rep.get("data-sha256") == want_sha,
-            "purged-data-reads-back", ctx)
+        reads_back("purged-data-reads-back", rep, ctx)
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         add(False, "debian-guest", str(e))
     finally:
