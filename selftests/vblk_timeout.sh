@@ -11,8 +11,11 @@
 # queue/io_timeout) and on a bio-capable one on each path (vdX/io_timeout):
 # the driver must reset the device (counted in debugfs, logged), fio must
 # end within a bound with its data verified or with I/O errors (EIO)
-# only, and the disk must take verified I/O again afterwards.  No task
-# may hang (the runner fails the guest then).
+# only, and the disk must take verified I/O again afterwards.  Then the
+# same with bus mastering off for five timeouts: a reset cannot bring the
+# device back meanwhile, so what was in flight times out a second time
+# and must end with EIO.  No task may hang (the runner fails the guest
+# then).
 #
 # vmtest guest ours-timeout --driver ours
 # vmtest disk plain ram size=64M dev.bio=off role=timeout
@@ -27,10 +30,13 @@ vblk_debugfs
 
 # Timeout of the test's disks, in ms
 timeout_ms=4000
-# How long bus mastering stays off, in s: less than the timeout, so that
-# the first reset finds the device answering again and fio completes; a
-# slow host may make it longer, and then the failure is an EIO.
-off_secs=3
+# How long bus mastering stays off, in s.  Short: less than the timeout,
+# so that the first reset finds the device answering again and fio
+# completes (a slow host may make the stall longer, and then fio ends
+# with EIO).  Long: five timeouts, so that every command in flight times
+# out twice while the device cannot answer, whatever the host's speed.
+short_secs=3
+long_secs=20
 
 # pci SYS: the PCI function of the disk's virtio device.
 pci() {
@@ -71,15 +77,18 @@ reset_after() {
 	[ "$(resets "$1")" -gt "$2" ]
 }
 
-# only_eio FILE: every error fio reported in FILE is an I/O error (EIO).
+# only_eio FILE...: fio reported an I/O error (EIO) in FILEs, and no
+# other error.
 only_eio() {
-	grep -q "Input/output error" "$1" &&
-		! grep "error=" "$1" | grep -qv "Input/output error"
+	cat "$@" | grep -q "Input/output error" &&
+		! cat "$@" | grep "error=" | grep -qv "Input/output error"
 }
 
-# stall NAME PATH TIMEOUT_FILE: the test on one disk and path.
+# stall NAME PATH SECONDS any|eio: the test on one disk and path, bus
+# mastering off for SECONDS; eio: fio must end with EIO.
 stall() {
-	local name=$1 path=$2 tfile dev sys vd pcidir before fiopid rc
+	local name=$1 path=$2 off_secs=$3 expect=$4 tfile dev sys vd pcidir
+	local before fiopid rc
 	dev=$(vblk_dev "$name") || fail "$name missing"
 	sys=$(vblk_sys "$dev")
 	vd=${sys##*/}
@@ -122,8 +131,10 @@ stall() {
 	vblk_wait 240 "$tag: fio to end after the stall" vblk_exited $fiopid
 	wait $fiopid
 	rc=$?
+	[ $rc -ne 0 ] || [ "$expect" != eio ] ||
+		{ cat /tmp/vblk_timeout.out; fail "$tag: fio completed through a ${off_secs} s stall"; }
 	if [ $rc -ne 0 ]; then
-		only_eio /tmp/vblk_timeout.out ||
+		only_eio /tmp/vblk_timeout.out /tmp/vblk_timeout.err ||
 			{ cat /tmp/vblk_timeout.out /tmp/vblk_timeout.err
 			  fail "$tag: fio failed ($rc) with other than EIO"; }
 		ktap_log "$tag: fio ended with EIO"
@@ -136,7 +147,9 @@ stall() {
 	ktap_log "$tag: the disk takes verified I/O again"
 }
 
-stall plain request
-stall capable bio
-stall capable request
+stall plain request $short_secs any
+stall capable bio $short_secs any
+stall capable request $short_secs any
+stall plain request $long_secs eio
+stall capable bio $long_secs eio
 exit $KSFT_PASS
