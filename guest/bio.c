@@ -201,6 +201,7 @@ static void virtblk_flush_issue(struct virtio_blk *vblk,
 	fc->cmd.out_hdr.sector = 0;
 	fc->cmd.out_hdr.ioprio = 0;
 	fc->cmd.sg_table.nents = 0;
+	fc->cmd.timeouts = 0;
 	vblk->flush_start = ktime_get_ns();
 	vblk->flushes++;
 
@@ -585,6 +586,7 @@ static void virtblk_bio_start(struct virtio_blk *vblk, struct bio *bio)
 	bc->bvq = bvq;
 	bc->sg_ext = NULL;
 	bc->cmd.flags = VIRTBLK_CMD_BIO;
+	bc->cmd.timeouts = 0;
 	bc->cmd.out_hdr.ioprio = cpu_to_virtio32(vblk->vdev, bio_prio(bio));
 
 	status = virtblk_bio_prep(vblk, bc, gfp);

@@ -9,6 +9,8 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/blk-mq.h>
+#include <linux/rcupdate.h>
+#include <linux/timer.h>
 #include <linux/virtio.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
@@ -88,9 +90,28 @@ static int virtblk_add_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd)
 	sgs[num_out + num_in++] = &cmd->status_sg;
 
 	err = virtqueue_add_sgs(bvq->vq, sgs, num_out, num_in, cmd, GFP_ATOMIC);
-	if (likely(!err))
-		bvq->added++;
-	return err;
+	if (unlikely(err))
+		return err;
+	bvq->added++;
+
+	/* blk-mq times requests; the bio path's watchdog times the rest. */
+	if (cmd->flags & VIRTBLK_CMD_BIO) {
+		struct virtblk_bio_cmd *bc =
+			container_of(cmd, struct virtblk_bio_cmd, cmd);
+		struct virtio_blk *vblk = bvq->vblk;
+
+		bc->deadline = jiffies + READ_ONCE(vblk->io_timeout);
+		list_add_tail(&bc->ring_node, &bvq->bio_on_ring);
+		if (!timer_pending(&vblk->bio_timer))
+			timer_reduce(&vblk->bio_timer, bc->deadline);
+	}
+	return 0;
+}
+
+/* A bio command left the ring (the queue lock held) */
+static void virtblk_bio_off_ring(struct virtblk_cmd *cmd)
+{
+	list_del(&container_of(cmd, struct virtblk_bio_cmd, cmd)->ring_node);
 }
 
 /*
@@ -123,7 +144,11 @@ enum virtblk_queued virtblk_queue_cmd(struct virtblk_vq *bvq,
 {
 	int err;
 
-	if (likely(list_empty(&bvq->parked))) {
+	/* While the device is reset, everything waits parked. */
+	if (unlikely(bvq->gate)) {
+		if (bvq->gate == VIRTBLK_GATE_DEAD)
+			return VIRTBLK_REFUSED;
+	} else if (likely(list_empty(&bvq->parked))) {
 		err = virtblk_add_cmd(bvq, cmd);
 		if (likely(!err))
 			return VIRTBLK_ON_RING;
@@ -143,6 +168,8 @@ enum virtblk_queued virtblk_queue_cmd(struct virtblk_vq *bvq,
 /* Whether nothing of a queue is on its ring (its lock held) */
 static bool virtblk_ring_idle(struct virtblk_vq *bvq)
 {
+	if (unlikely(bvq->gate))
+		return false;
 	return bvq->vq->num_free == virtqueue_get_vring_size(bvq->vq);
 }
 
@@ -167,6 +194,8 @@ static bool virtblk_drain_parked(struct virtblk_vq *bvq)
 	bool added = false;
 	int err;
 
+	if (unlikely(bvq->gate))
+		return false;
 	list_for_each_entry_safe(cmd, next, &bvq->parked, node) {
 		err = virtblk_add_cmd(bvq, cmd);
 		if (err) {
@@ -230,15 +259,22 @@ void virtblk_requeue_work(struct work_struct *work)
 		spin_lock_irqsave(&bvq->lock, flags);
 		if (!list_empty(&bvq->parked))
 			notify = virtblk_drain_parked(bvq);
+		/* See virtblk_submit_unlock(). */
+		rcu_read_lock();
 		spin_unlock_irqrestore(&bvq->lock, flags);
 
 		if (notify)
 			virtqueue_notify(bvq->vq);
+		rcu_read_unlock();
 	}
 }
 
-/* End a command that will never be used by the device, with an error */
-static void virtblk_fail_cmd(struct virtblk_cmd *cmd)
+/**
+ * virtblk_fail_cmd - end a command the device will never use, with an error
+ * @cmd: a command on no ring and no list; a request no longer counted in
+ *	&virtblk_vq.rq_queued
+ */
+void virtblk_fail_cmd(struct virtblk_cmd *cmd)
 {
 	cmd->status = VIRTIO_BLK_S_IOERR;
 	if (cmd->flags & VIRTBLK_CMD_BIO)
@@ -256,8 +292,11 @@ static void virtblk_fail_queue(struct virtblk_vq *bvq)
 	LIST_HEAD(failed);
 
 	spin_lock_irqsave(&bvq->lock, flags);
-	while ((cmd = virtqueue_detach_unused_buf(bvq->vq)))
+	while ((cmd = virtqueue_detach_unused_buf(bvq->vq))) {
+		if (cmd->flags & VIRTBLK_CMD_BIO)
+			virtblk_bio_off_ring(cmd);
 		list_add_tail(&cmd->node, &failed);
+	}
 	list_splice_tail_init(&bvq->parked, &failed);
 	list_for_each_entry(cmd, &failed, node)
 		if (!(cmd->flags & VIRTBLK_CMD_BIO))
@@ -294,6 +333,7 @@ void virtblk_broken_work(struct work_struct *work)
 	unsigned int i;
 
 	mutex_lock(&vblk->vdev_mutex);
+	mutex_lock(&vblk->reset_lock);
 	vdev = vblk->vdev;
 	if (!vdev || vblk->broken)	/* removed, or failed already */
 		goto out_unlock;
@@ -306,6 +346,7 @@ void virtblk_broken_work(struct work_struct *work)
 	for (i = 0; i < vblk->num_vqs; i++)
 		virtblk_fail_queue(&vblk->vqs[i]);
 out_unlock:
+	mutex_unlock(&vblk->reset_lock);
 	mutex_unlock(&vblk->vdev_mutex);
 }
 
@@ -320,7 +361,7 @@ out_unlock:
  */
 bool virtblk_kick_prepare(struct virtblk_vq *bvq)
 {
-	if (!virtqueue_kick_prepare(bvq->vq))
+	if (unlikely(bvq->gate) || !virtqueue_kick_prepare(bvq->vq))
 		return false;
 	bvq->notified++;
 	return true;
@@ -336,6 +377,11 @@ bool virtblk_kick_prepare(struct virtblk_vq *bvq)
  * Drops the lock, then notifies the device if @kick and the ring asks for
  * it.  Commands parked on an idle ring are retried later, see
  * virtblk_retry_if_stuck().
+ *
+ * The notification goes out in an RCU read-side section that starts
+ * before the lock is dropped: a device reset closes the gate of every
+ * queue under its lock, then waits for a grace period before it deletes
+ * the virtqueues, so no notification can reach a deleted one.
  */
 void virtblk_submit_unlock(struct virtblk_vq *bvq, unsigned long flags,
 			   bool kick)
@@ -344,10 +390,12 @@ void virtblk_submit_unlock(struct virtblk_vq *bvq, unsigned long flags,
 	bool notify = kick && virtblk_kick_prepare(bvq);
 
 	virtblk_retry_if_stuck(bvq);
+	rcu_read_lock();
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
 	if (notify)
 		virtqueue_notify(bvq->vq);
+	rcu_read_unlock();
 }
 
 /**
@@ -364,10 +412,13 @@ void virtblk_kick(struct virtblk_vq *bvq)
 
 	spin_lock_irqsave(&bvq->lock, flags);
 	notify = virtblk_kick_prepare(bvq);
+	/* See virtblk_submit_unlock(). */
+	rcu_read_lock();
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
 	if (notify)
 		virtqueue_notify(bvq->vq);
+	rcu_read_unlock();
 }
 
 /**
@@ -415,6 +466,7 @@ void virtblk_done(struct virtqueue *vq)
 		virtqueue_disable_cb(vq);
 		while ((cmd = virtqueue_get_buf(vq, &len)) != NULL) {
 			if (cmd->flags & VIRTBLK_CMD_BIO) {
+				virtblk_bio_off_ring(cmd);
 				list_add_tail(&cmd->node, &bios);
 			} else {
 				rq_list_add_tail(&rqs, blk_mq_rq_from_pdu(cmd));
@@ -444,4 +496,151 @@ void virtblk_done(struct virtqueue *vq)
 	list_for_each_entry_safe(cmd, next, &bios, node)
 		virtblk_bio_complete(container_of(cmd, struct virtblk_bio_cmd,
 						  cmd));
+}
+
+/**
+ * virtblk_schedule_reset - have the device reset: a command timed out
+ * @vblk: the device
+ */
+void virtblk_schedule_reset(struct virtio_blk *vblk)
+{
+	queue_work(virtblk_reset_wq, &vblk->reset_work);
+}
+
+/**
+ * virtblk_bio_timer - the bio path's watchdog
+ * @t: &virtio_blk.bio_timer
+ *
+ * Bio commands have no blk-mq timer: each queue keeps those on its ring
+ * in the order they were added, so the first is the oldest.  Every one
+ * past its deadline counts a timeout, gets a new deadline (as blk-mq
+ * restarts the timer of a request whose handler asks for it) and has the
+ * device reset; the timer is armed again for the earliest deadline left.
+ * Runs in softirq context.
+ */
+void virtblk_bio_timer(struct timer_list *t)
+{
+	struct virtio_blk *vblk = from_timer(vblk, t, bio_timer);
+	unsigned long now = jiffies, next = 0;
+	bool expired = false, pending = false;
+	unsigned int i;
+
+	for (i = 0; i < vblk->num_vqs; i++) {
+		struct virtblk_vq *bvq = &vblk->vqs[i];
+		struct virtblk_bio_cmd *bc, *tmp;
+		unsigned long flags;
+		LIST_HEAD(late);
+
+		spin_lock_irqsave(&bvq->lock, flags);
+		list_for_each_entry_safe(bc, tmp, &bvq->bio_on_ring, ring_node) {
+			if (time_before(now, bc->deadline))
+				break;
+			if (bc->cmd.timeouts < U8_MAX)
+				bc->cmd.timeouts++;
+			bc->deadline = now + READ_ONCE(vblk->io_timeout);
+			list_move_tail(&bc->ring_node, &late);
+			expired = true;
+		}
+		list_splice_tail(&late, &bvq->bio_on_ring);
+		bc = list_first_entry_or_null(&bvq->bio_on_ring,
+					      struct virtblk_bio_cmd, ring_node);
+		if (bc && (!pending || time_before(bc->deadline, next))) {
+			next = bc->deadline;
+			pending = true;
+		}
+		spin_unlock_irqrestore(&bvq->lock, flags);
+	}
+
+	if (expired) {
+		dev_dbg(&vblk->vdev->dev, "bio command timed out\n");
+		virtblk_schedule_reset(vblk);
+	}
+	if (pending)
+		timer_reduce(&vblk->bio_timer, next);
+}
+
+/**
+ * virtblk_reset_stop - close a queue's gate for a device reset
+ * @bvq: the queue
+ *
+ * From now on, commands of both paths wait parked and nothing notifies
+ * the device through this queue; the caller waits for a grace period
+ * before it resets the device (see virtblk_submit_unlock()).
+ */
+void virtblk_reset_stop(struct virtblk_vq *bvq)
+{
+	spin_lock_irq(&bvq->lock);
+	bvq->gate = VIRTBLK_GATE_RESET;
+	spin_unlock_irq(&bvq->lock);
+}
+
+/**
+ * virtblk_reset_collect - take back what a reset device had of a queue
+ * @bvq: the queue, its gate closed, the device reset
+ * @failed: where commands that timed out too often go, to be failed
+ *
+ * Everything the device had (on the ring, done or not but not reaped)
+ * goes back to the head of @bvq->parked, before what was parked already
+ * (in ring slot order: the device may complete commands in any order
+ * anyway), and the restart resends it all as it was built.  A command
+ * that timed out VIRTBLK_MAX_TIMEOUTS times goes to @failed instead.
+ */
+void virtblk_reset_collect(struct virtblk_vq *bvq, struct list_head *failed)
+{
+	struct virtblk_cmd *cmd, *next;
+	LIST_HEAD(taken);
+
+	spin_lock_irq(&bvq->lock);
+	while ((cmd = virtqueue_detach_unused_buf(bvq->vq))) {
+		if (cmd->flags & VIRTBLK_CMD_BIO)
+			virtblk_bio_off_ring(cmd);
+		list_add_tail(&cmd->node, &taken);
+	}
+	list_splice_init(&taken, &bvq->parked);
+
+	list_for_each_entry_safe(cmd, next, &bvq->parked, node) {
+		if (READ_ONCE(cmd->timeouts) < VIRTBLK_MAX_TIMEOUTS)
+			continue;
+		list_move_tail(&cmd->node, failed);
+		if (!(cmd->flags & VIRTBLK_CMD_BIO))
+			bvq->rq_queued--;
+	}
+	spin_unlock_irq(&bvq->lock);
+}
+
+/**
+ * virtblk_reset_restart - open a queue's gate again after a reset
+ * @bvq: the queue, with its virtqueue found again
+ * @dead: the device could not be brought back: refuse commands instead,
+ *	and end what is parked with an I/O error
+ */
+void virtblk_reset_restart(struct virtblk_vq *bvq, bool dead)
+{
+	struct virtblk_cmd *cmd, *next;
+	bool notify = false;
+	LIST_HEAD(failed);
+
+	spin_lock_irq(&bvq->lock);
+	if (dead) {
+		bvq->gate = VIRTBLK_GATE_DEAD;
+		list_splice_init(&bvq->parked, &failed);
+		list_for_each_entry(cmd, &failed, node)
+			if (!(cmd->flags & VIRTBLK_CMD_BIO))
+				bvq->rq_queued--;
+		/* A held-back request is dispatched again, and refused. */
+		if (bvq->stopped_hctx) {
+			blk_mq_start_stopped_hw_queue(bvq->stopped_hctx, true);
+			bvq->stopped_hctx = NULL;
+		}
+	} else {
+		bvq->gate = VIRTBLK_GATE_OPEN;
+		/* As if the whole ring had just been reaped */
+		notify = virtblk_space_freed(bvq);
+	}
+	spin_unlock_irq(&bvq->lock);
+
+	if (notify)
+		virtqueue_notify(bvq->vq);
+	list_for_each_entry_safe(cmd, next, &failed, node)
+		virtblk_fail_cmd(cmd);
 }

@@ -63,6 +63,16 @@ static int virtblk_flushes_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(virtblk_flushes);
 
+/* Device resets after a command timed out */
+static int virtblk_resets_show(struct seq_file *m, void *v)
+{
+	struct virtio_blk *vblk = m->private;
+
+	seq_printf(m, "resets %llu\n", READ_ONCE(vblk->resets));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(virtblk_resets);
+
 /* The medium the device reported last (VIRTIO_BLK_F_BIO) */
 static int virtblk_medium_show(struct seq_file *m, void *v)
 {
@@ -92,6 +102,8 @@ void virtblk_debugfs_add(struct virtio_blk *vblk)
 			    &virtblk_flushes_fops);
 	debugfs_create_file("medium", 0400, vblk->debugfs_dir, vblk,
 			    &virtblk_medium_fops);
+	debugfs_create_file("resets", 0400, vblk->debugfs_dir, vblk,
+			    &virtblk_resets_fops);
 }
 
 /**

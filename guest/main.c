@@ -93,6 +93,8 @@ static int major;
 static enum cpuhp_state virtblk_cpuhp_state;
 static DEFINE_IDA(vd_index_ida);
 static struct workqueue_struct *virtblk_wq;
+/* Resets may be what memory reclaim waits for: a rescuer of their own */
+struct workqueue_struct *virtblk_reset_wq;
 struct kmem_cache *virtblk_bio_cmd_cache;
 
 /**
@@ -336,6 +338,7 @@ static int virtblk_alloc_vqs(struct virtio_blk *vblk)
 
 		spin_lock_init(&bvq->lock);
 		INIT_LIST_HEAD(&bvq->parked);
+		INIT_LIST_HEAD(&bvq->bio_on_ring);
 		bvq->vblk = vblk;
 		if (i < vblk->io_queues[HCTX_TYPE_DEFAULT])
 			snprintf(bvq->name, sizeof(bvq->name), "req.%u", i);
@@ -371,10 +374,9 @@ static int virtblk_find_vqs(struct virtio_blk *vblk)
 	if (err)
 		goto out_free;
 
-	for (i = 0; i < vblk->num_vqs; i++) {
+	/* A context stopped on a held-back request is restarted by reaping. */
+	for (i = 0; i < vblk->num_vqs; i++)
 		vblk->vqs[i].vq = vqs[i];
-		vblk->vqs[i].stopped_hctx = NULL;
-	}
 
 out_free:
 	kfree(vqs);
@@ -740,6 +742,9 @@ static int virtblk_alloc_disks(struct virtio_blk *vblk, bool bio_capable)
 	} else {
 		mq_disk->fops = &virtblk_hidden_fops;
 		mq_disk->flags |= GENHD_FL_HIDDEN;
+		/* vdX's io_timeout is that of both paths. */
+		blk_queue_rq_timeout(mq_disk->queue,
+				     READ_ONCE(vblk->io_timeout));
 		snprintf(mq_disk->disk_name, DISK_NAME_LEN, "virtblk%d",
 			 vblk->index);
 
@@ -889,6 +894,114 @@ int virtblk_reshape(struct virtio_blk *vblk, int policy)
 	return err;
 }
 
+/*
+ * Bring a device that was reset back to where probe left it, as the
+ * virtio core does on resume: status, the features negotiated then, the
+ * virtqueues (the old ones deleted), DRIVER_OK.  A reset forgets the
+ * features: without them the device would run a ring format the driver
+ * does not.
+ */
+static int virtblk_reinit_device(struct virtio_blk *vblk)
+{
+	struct virtio_device *vdev = vblk->vdev;
+	int err;
+
+	virtio_add_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	virtio_add_status(vdev, VIRTIO_CONFIG_S_DRIVER);
+	err = vdev->config->finalize_features(vdev);
+	if (err)
+		goto out_failed;
+	if (virtio_has_feature(vdev, VIRTIO_F_VERSION_1)) {
+		virtio_add_status(vdev, VIRTIO_CONFIG_S_FEATURES_OK);
+		if (!(vdev->config->get_status(vdev) &
+		      VIRTIO_CONFIG_S_FEATURES_OK)) {
+			err = -ENODEV;
+			goto out_failed;
+		}
+	}
+	err = virtblk_find_vqs(vblk);
+	if (err)
+		goto out_failed;
+	virtio_device_ready(vdev);
+	return 0;
+
+out_failed:
+	virtio_add_status(vdev, VIRTIO_CONFIG_S_FAILED);
+	return err;
+}
+
+/**
+ * virtblk_reset_work - recover from commands the device did not complete
+ * @work: &virtio_blk.reset_work
+ *
+ * Queued by the request timeout handler and the bio path's watchdog.  As
+ * a controller reset of NVMe: stop both paths (new commands of either
+ * wait parked: no queue needs quiescing), reset the device, set up the
+ * virtqueues again and resend what the device had.  A command that
+ * timed out VIRTBLK_MAX_TIMEOUTS times ends with an I/O error instead,
+ * and so does everything if the device does not come back.  Serialised
+ * with breakage and suspend by @reset_lock; removal cancels it once the
+ * disks are gone.  It takes neither @vdev_mutex, which a zone report
+ * holds while it waits for I/O, nor any lock of the disks, whose removal
+ * and re-creation wait for the I/O this ends.
+ */
+static void virtblk_reset_work(struct work_struct *work)
+{
+	struct virtio_blk *vblk = container_of(work, struct virtio_blk,
+					       reset_work);
+	struct virtblk_cmd *cmd, *next;
+	struct virtio_device *vdev;
+	LIST_HEAD(failed);
+	unsigned int i;
+	bool dead;
+	int err;
+
+	mutex_lock(&vblk->reset_lock);
+	vdev = vblk->vdev;
+	if (!vdev || vblk->broken || vblk->frozen)
+		goto out_unlock;
+
+	/* A device that is gone cannot be reset: fail its I/O. */
+	if (vdev->config->get_status(vdev) == 0xff) {
+		schedule_work(&vblk->broken_work);
+		goto out_unlock;
+	}
+
+	WRITE_ONCE(vblk->resets, vblk->resets + 1);
+	dev_warn_ratelimited(&vdev->dev,
+			     "I/O timed out: resetting the device (reset %llu)\n",
+			     vblk->resets);
+
+	for (i = 0; i < vblk->num_vqs; i++)
+		virtblk_reset_stop(&vblk->vqs[i]);
+	/* No notification of an open gate is still on its way. */
+	synchronize_rcu();
+
+	/* What the device completed before it stopped answering. */
+	for (i = 0; i < vblk->io_queues[HCTX_TYPE_DEFAULT]; i++)
+		virtblk_done(vblk->vqs[i].vq);
+
+	virtio_reset_device(vdev);
+	for (i = 0; i < vblk->num_vqs; i++)
+		virtblk_reset_collect(&vblk->vqs[i], &failed);
+
+	vdev->config->del_vqs(vdev);
+	err = virtblk_reinit_device(vblk);
+	dead = err < 0;
+	if (dead) {
+		dev_err(&vdev->dev, "cannot set the device up again after a reset: %d; failing all I/O\n",
+			err);
+		vblk->broken = true;
+	}
+
+	for (i = 0; i < vblk->num_vqs; i++)
+		virtblk_reset_restart(&vblk->vqs[i], dead);
+	list_for_each_entry_safe(cmd, next, &failed, node)
+		virtblk_fail_cmd(cmd);
+out_unlock:
+	mutex_unlock(&vblk->reset_lock);
+}
+
 static int virtblk_probe(struct virtio_device *vdev)
 {
 	struct virtio_blk *vblk;
@@ -916,12 +1029,16 @@ static int virtblk_probe(struct virtio_device *vdev)
 	kref_init(&vblk->ref);
 	mutex_init(&vblk->vdev_mutex);
 	mutex_init(&vblk->path_lock);
+	mutex_init(&vblk->reset_lock);
 	spin_lock_init(&vblk->reason_lock);
 	spin_lock_init(&vblk->held_lock);
 	bio_list_init(&vblk->held_bios);
 	INIT_WORK(&vblk->config_work, virtblk_config_changed_work);
 	INIT_DELAYED_WORK(&vblk->requeue_work, virtblk_requeue_work);
 	INIT_WORK(&vblk->broken_work, virtblk_broken_work);
+	INIT_WORK(&vblk->reset_work, virtblk_reset_work);
+	vblk->io_timeout = VIRTBLK_IO_TIMEOUT;
+	timer_setup(&vblk->bio_timer, virtblk_bio_timer, 0);
 
 	err = virtblk_alloc_vqs(vblk);
 	if (err)
@@ -986,6 +1103,7 @@ out_del_vqs:
 out_free_vqs_array:
 	kfree(vblk->vqs);
 out_free_vblk:
+	mutex_destroy(&vblk->reset_lock);
 	mutex_destroy(&vblk->path_lock);
 	mutex_destroy(&vblk->vdev_mutex);
 	kfree(vblk);
@@ -1007,6 +1125,9 @@ static void virtblk_remove(struct virtio_device *vdev)
 	virtblk_del_disks(vblk);
 	mutex_unlock(&vblk->path_lock);
 	cancel_delayed_work_sync(&vblk->requeue_work);
+	/* No I/O is left to time out. */
+	timer_shutdown_sync(&vblk->bio_timer);
+	cancel_work_sync(&vblk->reset_work);
 
 	mutex_lock(&vblk->vdev_mutex);
 	virtio_reset_device(vdev);
@@ -1052,6 +1173,16 @@ static int virtblk_freeze(struct virtio_device *vdev)
 	blk_mq_quiesce_queue_nowait(q);
 	blk_mq_unfreeze_queue(q);
 
+	/*
+	 * A reset recovered what timed out while the queues drained; none
+	 * may run on the virtqueues deleted below.
+	 */
+	mutex_lock(&vblk->reset_lock);
+	vblk->frozen = true;
+	mutex_unlock(&vblk->reset_lock);
+	cancel_work_sync(&vblk->reset_work);
+	del_timer_sync(&vblk->bio_timer);
+
 	virtio_reset_device(vdev);
 	cancel_delayed_work_sync(&vblk->requeue_work);
 	vdev->config->del_vqs(vdev);
@@ -1068,6 +1199,9 @@ static int virtblk_restore(struct virtio_device *vdev)
 		return err;
 
 	virtio_device_ready(vdev);
+	mutex_lock(&vblk->reset_lock);
+	vblk->frozen = false;
+	mutex_unlock(&vblk->reset_lock);
 	blk_mq_unquiesce_queue(vblk->mq_disk->queue);
 	if (!virtblk_plain(vblk))
 		virtblk_bio_resume(vblk);
@@ -1158,6 +1292,12 @@ static int __init virtio_blk_init(void)
 		err = -ENOMEM;
 		goto out_destroy_cache;
 	}
+	virtblk_reset_wq = alloc_workqueue("virtio-blk-reset",
+					   WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	if (!virtblk_reset_wq) {
+		err = -ENOMEM;
+		goto out_destroy_workqueue;
+	}
 
 	major = register_blkdev(0, "virtblk");
 	if (major < 0) {
@@ -1183,6 +1323,8 @@ out_debugfs_exit:
 out_unregister_blkdev:
 	unregister_blkdev(major, "virtblk");
 out_destroy_workqueue:
+	if (virtblk_reset_wq)
+		destroy_workqueue(virtblk_reset_wq);
 	destroy_workqueue(virtblk_wq);
 out_destroy_cache:
 	kmem_cache_destroy(virtblk_bio_cmd_cache);
@@ -1195,6 +1337,7 @@ static void __exit virtio_blk_fini(void)
 	virtblk_debugfs_exit();
 	cpuhp_remove_multi_state(virtblk_cpuhp_state);
 	unregister_blkdev(major, "virtblk");
+	destroy_workqueue(virtblk_reset_wq);
 	destroy_workqueue(virtblk_wq);
 	kmem_cache_destroy(virtblk_bio_cmd_cache);
 }

@@ -12,6 +12,7 @@
 #include <linux/blk-mq.h>
 #include <linux/blk-mq-virtio.h>
 #include <linux/part_stat.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/virtio.h>
 #include <linux/virtio_blk.h>
@@ -216,6 +217,8 @@ static blk_status_t virtblk_rq_prep(struct virtio_blk *vblk,
 	int nents = 0;
 
 	cmd->flags = op_is_write(req_op(rq)) ? VIRTBLK_CMD_WRITE : 0;
+	/* A reset resends a request as it is: this is a new one. */
+	cmd->timeouts = 0;
 	status = virtblk_rq_setup(vblk->vdev, rq, cmd);
 	if (unlikely(status))
 		return status;
@@ -411,6 +414,11 @@ static int virtblk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 	int found = 0;
 
 	spin_lock_irqsave(&bvq->lock, flags);
+	/* The reset work owns the ring meanwhile. */
+	if (unlikely(bvq->gate)) {
+		spin_unlock_irqrestore(&bvq->lock, flags);
+		return 0;
+	}
 	/* Only requests use poll queues: the bio path has no poll map. */
 	while ((cmd = virtqueue_get_buf(bvq->vq, &len)) != NULL) {
 		struct request *rq = blk_mq_rq_from_pdu(cmd);
@@ -426,14 +434,39 @@ static int virtblk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
 	/* Poll queues have no interrupt: the poller moves parked requests. */
 	if (found)
 		notify = virtblk_space_freed(bvq);
+	/* The virtqueue outlives the section: see virtblk_submit_unlock(). */
+	rcu_read_lock();
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
 	if (notify)
 		virtqueue_notify(bvq->vq);
 	if (unlikely(virtqueue_is_broken(bvq->vq)))
 		schedule_work(&vblk->broken_work);
+	rcu_read_unlock();
 
 	return found;
+}
+
+/*
+ * A request the device did not complete in time: count it, and have the
+ * device reset (virtblk_reset_work()), which resends it, or fails it
+ * once it timed out VIRTBLK_MAX_TIMEOUTS times.  The timer is restarted
+ * meanwhile, so that a reset that cannot happen yet (the device is
+ * suspending) is asked for again.  A request that completes meanwhile
+ * ends as usual.
+ */
+static enum blk_eh_timer_return virtblk_timeout(struct request *rq)
+{
+	struct virtio_blk *vblk = rq->q->queuedata;
+	struct virtblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	u8 timeouts = READ_ONCE(cmd->timeouts);
+
+	if (timeouts < U8_MAX)
+		WRITE_ONCE(cmd->timeouts, timeouts + 1);
+	dev_dbg(disk_to_dev(rq->q->disk), "request tag %d timed out (%u)\n",
+		rq->tag, timeouts + 1);
+	virtblk_schedule_reset(vblk);
+	return BLK_EH_RESET_TIMER;
 }
 
 static void virtblk_map_queues(struct blk_mq_tag_set *set)
@@ -473,6 +506,7 @@ static const struct blk_mq_ops virtblk_mq_ops = {
 	.complete	= virtblk_rq_done,
 	.map_queues	= virtblk_map_queues,
 	.poll		= virtblk_poll,
+	.timeout	= virtblk_timeout,
 	.init_request	= virtblk_init_request,
 };
 

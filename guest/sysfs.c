@@ -320,8 +320,44 @@ static ssize_t cache_type_store(struct device *dev,
 }
 static DEVICE_ATTR_RW(cache_type);
 
+/*
+ * The disk's command timeout, in ms, as queue/io_timeout of a blk-mq
+ * disk: a bio-based vdX has none.  It applies to both paths: the bio
+ * path's watchdog and the hidden disk's requests.
+ */
+static ssize_t io_timeout_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	struct virtio_blk *vblk = dev_to_disk(dev)->private_data;
+
+	return sysfs_emit(buf, "%u\n",
+			  jiffies_to_msecs(READ_ONCE(vblk->io_timeout)));
+}
+
+static ssize_t io_timeout_store(struct device *dev,
+				struct device_attribute *attr,
+				const char *buf, size_t count)
+{
+	struct virtio_blk *vblk = dev_to_disk(dev)->private_data;
+	unsigned int ms;
+	int err;
+
+	err = kstrtouint(buf, 10, &ms);
+	if (err)
+		return err;
+	if (!ms)
+		return -EINVAL;
+
+	WRITE_ONCE(vblk->io_timeout, msecs_to_jiffies(ms));
+	/* Removal of vdX waits for this writer: the hidden disk is there. */
+	blk_queue_rq_timeout(vblk->mq_disk->queue, msecs_to_jiffies(ms));
+	return count;
+}
+static DEVICE_ATTR_RW(io_timeout);
+
 static struct attribute *virtblk_attrs[] = {
 	&dev_attr_serial.attr,
+	&dev_attr_io_timeout.attr,
 	&dev_attr_cache_type.attr,
 	&dev_attr_io_path.attr,
 	&dev_attr_io_path_reason.attr,
@@ -337,6 +373,9 @@ static umode_t virtblk_attrs_are_visible(struct kobject *kobj,
 	if (a == &dev_attr_cache_type.attr &&
 	    !virtio_has_feature(vblk->vdev, VIRTIO_BLK_F_CONFIG_WCE))
 		return 0444;
+	/* A blk-mq vdX has queue/io_timeout. */
+	if (a == &dev_attr_io_timeout.attr && disk == vblk->mq_disk)
+		return 0;
 	return a->mode;
 }
 

@@ -22,6 +22,7 @@
 #include <linux/mutex.h>
 #include <linux/scatterlist.h>
 #include <linux/spinlock.h>
+#include <linux/timer.h>
 #include <linux/virtio.h>
 #include <linux/virtio_blk.h>
 #include <linux/wait.h>
@@ -31,6 +32,11 @@
 
 /* Delay of a retry of commands parked on an idle ring, as blk-mq's */
 #define VIRTBLK_RETRY_MS	3
+
+/* Default time a command may take before the device is reset, as blk-mq's */
+#define VIRTBLK_IO_TIMEOUT	(30 * HZ)
+/* Timeouts of one command after which it fails rather than being resent */
+#define VIRTBLK_MAX_TIMEOUTS	2
 
 /* Inline scatterlist entries of a request (the rest is chained) */
 #define VIRTBLK_RQ_INLINE_SG	2
@@ -51,6 +57,13 @@ enum virtblk_policy {
 /* Room for an io_path_reason line, the longest with two 10-digit values */
 #define VIRTBLK_REASON_LEN	112
 
+/* virtblk_vq.gate: whether commands may go on the ring */
+enum virtblk_gate {
+	VIRTBLK_GATE_OPEN,	/* yes */
+	VIRTBLK_GATE_RESET,	/* the device is being reset: park them */
+	VIRTBLK_GATE_DEAD,	/* the reset failed: refuse them */
+};
+
 /* What virtblk_queue_cmd() did with a command */
 enum virtblk_queued {
 	VIRTBLK_ON_RING,	/* added; the device is yet to be notified */
@@ -69,6 +82,8 @@ enum virtblk_queued {
  * @out_hdr: command header read by the device
  * @status: status byte written by the device
  * @flags: VIRTBLK_CMD_*; tells the completion handler which path owns it
+ * @timeouts: how often the command timed out; kept when a device reset
+ *	resends it, cleared when it is built (VIRTBLK_MAX_TIMEOUTS)
  * @start_time: I/O accounting start on the visible disk
  * @append_sector: where the device wrote the data of a zone append, the
  *	part of the in-header before @status (VIRTBLK_CMD_APPEND)
@@ -93,6 +108,7 @@ struct virtblk_cmd {
 	struct virtio_blk_outhdr out_hdr;
 	u8 status;
 	u8 flags;
+	u8 timeouts;
 	union {
 		unsigned long start_time;
 		__virtio64 append_sector;
@@ -107,6 +123,8 @@ struct virtblk_cmd {
 /**
  * struct virtblk_bio_cmd - a bio in flight on the bio path
  * @next_free: in a per-CPU command cache
+ * @ring_node: on &virtblk_vq.bio_on_ring while the device has the command
+ * @deadline: when the command on the ring times out (jiffies)
  * @bio: the bio, ended when the last stage completes
  * @bvq: queue the command was allocated from and is issued to
  * @sg_ext: pooled scatterlist when @cmd.sg is too small, else NULL
@@ -118,6 +136,8 @@ struct virtblk_cmd {
  */
 struct virtblk_bio_cmd {
 	struct virtblk_bio_cmd *next_free;
+	struct list_head ring_node;
+	unsigned long deadline;
 	struct bio *bio;
 	struct virtblk_vq *bvq;
 	struct scatterlist *sg_ext;
@@ -150,6 +170,8 @@ struct virtblk_cmd_cache {
  * @vq: the virtqueue; stale from freeze until restore finds it again
  * @lock: serialises adding, reaping and @parked
  * @parked: commands of either path waiting for ring space, oldest first
+ * @bio_on_ring: bio commands on the ring, oldest first (the watchdog)
+ * @gate: enum virtblk_gate; only the reset work changes it
  * @stopped_hctx: hardware context stopped on a held-back request
  * @rq_queued: requests on the ring or parked
  * @next_sector: where the last request queued here ends
@@ -175,6 +197,8 @@ struct virtblk_vq {
 	struct virtqueue *vq;
 	spinlock_t lock;	/* ring, parked, stopped_hctx, counters */
 	struct list_head parked;
+	struct list_head bio_on_ring;
+	u8 gate;
 	struct blk_mq_hw_ctx *stopped_hctx;
 	unsigned int rq_queued;
 	sector_t next_sector;
@@ -224,8 +248,16 @@ struct virtblk_vq {
  * @config_work: capacity and medium change handling
  * @requeue_work: retries parked commands when no completion is due
  * @broken_work: fails all I/O once a virtqueue is broken
- * @broken: @broken_work reset the device and broke every queue (under
- *	@vdev_mutex)
+ * @broken: @broken_work reset the device and broke every queue, or a
+ *	reset could not bring it back (under @reset_lock)
+ * @reset_lock: serialises @reset_work with @broken_work and suspend; not
+ *	@vdev_mutex, which is held across I/O (zone reports)
+ * @reset_work: resets the device after a command timed out
+ * @frozen: suspended (PM): no reset until restore (under @reset_lock)
+ * @resets: device resets @reset_work did (debugfs statistics)
+ * @io_timeout: time a bio command may take, in jiffies (io_timeout
+ *	attribute); the hidden disk's requests get the same
+ * @bio_timer: the bio path's watchdog over @virtblk_vq.bio_on_ring
  * @index: ida index (names and minors)
  * @num_vqs: virtqueues in @vqs
  * @io_queues: queues per hctx type
@@ -274,6 +306,12 @@ struct virtio_blk {
 	struct delayed_work requeue_work;
 	struct work_struct broken_work;
 	bool broken;
+	struct mutex reset_lock;	/* reset vs broken, suspend */
+	struct work_struct reset_work;
+	bool frozen;
+	u64 resets;
+	unsigned int io_timeout;
+	struct timer_list bio_timer;
 	int index;
 	unsigned int num_vqs;
 	unsigned int io_queues[HCTX_MAX_TYPES];
@@ -309,6 +347,7 @@ static inline bool virtblk_plain(const struct virtio_blk *vblk)
 extern int virtblk_io_path_param;
 extern unsigned int virtblk_bio_latency_us;
 extern struct kmem_cache *virtblk_bio_cmd_cache;
+extern struct workqueue_struct *virtblk_reset_wq;
 void virtblk_update_cache_mode(struct virtio_blk *vblk);
 bool virtblk_get_cache_mode(struct virtio_device *vdev);
 int virtblk_reshape(struct virtio_blk *vblk, int policy);
@@ -321,6 +360,12 @@ enum virtblk_queued virtblk_queue_cmd(struct virtblk_vq *bvq,
 bool virtblk_space_freed(struct virtblk_vq *bvq);
 void virtblk_requeue_work(struct work_struct *work);
 void virtblk_broken_work(struct work_struct *work);
+void virtblk_fail_cmd(struct virtblk_cmd *cmd);
+void virtblk_schedule_reset(struct virtio_blk *vblk);
+void virtblk_bio_timer(struct timer_list *t);
+void virtblk_reset_stop(struct virtblk_vq *bvq);
+void virtblk_reset_collect(struct virtblk_vq *bvq, struct list_head *failed);
+void virtblk_reset_restart(struct virtblk_vq *bvq, bool dead);
 bool virtblk_kick_prepare(struct virtblk_vq *bvq);
 void virtblk_submit_unlock(struct virtblk_vq *bvq, unsigned long flags,
 			   bool kick) __releases(&bvq->lock);

@@ -1,0 +1,155 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Commands the device does not complete (the pattern of blktests
+# block/011): with the disk's timeout at a few seconds, fio writes and
+# verifies while PCI bus mastering is turned off and, a few seconds later,
+# on again, through the device's config space.  QEMU's virtio-pci stops
+# the device when bus mastering goes off and leaves it stopped (its
+# DRIVER_OK status cleared) when it comes back: without a timeout handler
+# the I/O never completes.  On a plain disk (request path,
+# queue/io_timeout) and on a bio-capable one on each path (vdX/io_timeout):
+# the driver must reset the device (counted in debugfs, logged), fio must
+# end within a bound with its data verified or with I/O errors (EIO)
+# only, and the disk must take verified I/O again afterwards.  Then the
+# same with bus mastering off for five timeouts: a reset cannot bring the
+# device back meanwhile, so what was in flight times out a second time
+# and must end with EIO.  No task may hang (the runner fails the guest
+# then).
+#
+# vmtest guest ours-timeout --driver ours
+# vmtest disk plain ram size=64M dev.bio=off role=timeout
+# vmtest disk capable ram size=64M dev.bio=on dev.x-test-rotation-rate=1 \
+#     dev.x-test-read-latency-hint=45 role=timeout
+# vmtest timeout 600
+. ./test_common.sh
+. ./vblk_lib.sh
+
+vblk_require ours fio dd od
+vblk_debugfs
+
+# Timeout of the test's disks, in ms
+timeout_ms=4000
+# How long bus mastering stays off, in s.  Short: less than the timeout,
+# so that the first reset finds the device answering again and fio
+# completes (a slow host may make the stall longer, and then fio ends
+# with EIO).  Long: five timeouts, so that every command in flight times
+# out twice while the device cannot answer, whatever the host's speed.
+short_secs=3
+long_secs=20
+
+# pci SYS: the PCI function of the disk's virtio device.
+pci() {
+	readlink -f "$1/device/.."
+}
+
+# command_low PCI: the low byte of the PCI command register, in decimal.
+command_low() {
+	echo $(od -An -tu1 -j4 -N1 "$1/config")
+}
+
+# set_command_low PCI VALUE: write the low byte of the command register,
+# as setpci -s SLOT COMMAND.b=VALUE does.
+set_command_low() {
+	printf "\\$(printf %03o "$2")" |
+		dd of="$1/config" bs=1 seek=4 count=1 conv=notrunc 2>/dev/null
+}
+
+# master PCI on|off: turn bus mastering (bit 2) on or off.
+master() {
+	local v
+	v=$(command_low "$1")
+	if [ "$2" = on ]; then
+		v=$((v | 4))
+	else
+		v=$((v & ~4))
+	fi
+	set_command_low "$1" $v || return 1
+	[ $(( $(command_low "$1") & 4 )) -eq $([ "$2" = on ] && echo 4 || echo 0) ]
+}
+
+resets() {
+	awk '{ print $2 }' "/sys/kernel/debug/virtio_blk/$1/resets"
+}
+
+# More than N device resets of disk VD
+reset_after() {
+	[ "$(resets "$1")" -gt "$2" ]
+}
+
+# only_eio FILE...: fio reported an I/O error (EIO) in FILEs, and no
+# other error.
+only_eio() {
+	cat "$@" | grep -q "Input/output error" &&
+		! cat "$@" | grep "error=" | grep -qv "Input/output error"
+}
+
+# stall NAME PATH SECONDS any|eio: the test on one disk and path, bus
+# mastering off for SECONDS; eio: fio must end with EIO.
+stall() {
+	local name=$1 path=$2 off_secs=$3 expect=$4 tfile dev sys vd pcidir
+	local before fiopid rc
+	dev=$(vblk_dev "$name") || fail "$name missing"
+	sys=$(vblk_sys "$dev")
+	vd=${sys##*/}
+	tag="$name ($path path)"
+	if [ "$name" != plain ]; then
+		vblk_hidden "$sys" >/dev/null || fail "$tag: not bio-capable"
+		vblk_set_path "$sys" "$path" || fail "$tag: cannot switch to $path"
+		tfile=$sys/io_timeout
+	else
+		tfile=$sys/queue/io_timeout
+		[ ! -e "$sys/io_timeout" ] ||
+			fail "$tag: a plain disk has io_timeout besides queue/io_timeout"
+	fi
+	echo $timeout_ms >"$tfile" || fail "$tag: cannot set $tfile"
+	[ "$(cat "$tfile")" = $timeout_ms ] || fail "$tag: $tfile reads $(cat "$tfile")"
+	pcidir=$(pci "$sys")
+	[ -e "$pcidir/config" ] || fail "$tag: no PCI config space at $pcidir"
+	before=$(resets "$vd")
+
+	# fio writes for at least 10 s (the rate is a ceiling: a slow host
+	# only makes it longer), then reads back and verifies.
+	fio --name=timeout --filename="$dev" --direct=1 --ioengine=libaio \
+	    --iodepth=16 --rw=randwrite --bs=4k --size=4M --rate_iops=100 \
+	    --verify=crc32c --verify_fatal=1 \
+	    --output=/tmp/vblk_timeout.out >/tmp/vblk_timeout.err 2>&1 &
+	fiopid=$!
+	vblk_wait 60 "$tag: I/O in flight" vblk_busy $(vblk_inflight_files "$sys")
+
+	master "$pcidir" off || fail "$tag: bus mastering does not go off"
+	ktap_log "$tag: bus mastering off for ${off_secs} s under I/O"
+	sleep $off_secs
+	master "$pcidir" on || fail "$tag: bus mastering does not come back"
+
+	vblk_wait 120 "$tag: a device reset" reset_after "$vd" "$before"
+	ktap_log "$tag: $(( $(resets "$vd") - before )) reset(s)"
+	dmesg | grep -q "I/O timed out: resetting the device" ||
+		fail "$tag: no reset in the kernel log"
+
+	# The I/O goes on and is verified, or ends with EIO.
+	vblk_wait 240 "$tag: fio to end after the stall" vblk_exited $fiopid
+	wait $fiopid
+	rc=$?
+	[ $rc -ne 0 ] || [ "$expect" != eio ] ||
+		{ cat /tmp/vblk_timeout.out; fail "$tag: fio completed through a ${off_secs} s stall"; }
+	if [ $rc -ne 0 ]; then
+		only_eio /tmp/vblk_timeout.out /tmp/vblk_timeout.err ||
+			{ cat /tmp/vblk_timeout.out /tmp/vblk_timeout.err
+			  fail "$tag: fio failed ($rc) with other than EIO"; }
+		ktap_log "$tag: fio ended with EIO"
+	else
+		ktap_log "$tag: fio completed, data verified"
+	fi
+	vblk_wait_idle 60 "$tag: after the stall" $(vblk_inflight_files "$sys")
+
+	vblk_fio_verified 180 "after-$vd-$path" "$dev" --size=8M
+	ktap_log "$tag: the disk takes verified I/O again"
+}
+
+stall plain request $short_secs any
+stall capable bio $short_secs any
+stall capable request $short_secs any
+stall plain request $long_secs eio
+stall capable bio $long_secs eio
+exit $KSFT_PASS
