@@ -384,7 +384,7 @@ def measure(opts, cells, insn_cells, meta, save):
     host_bio = host_knows_bio()
     if not host_bio:
         log("this QEMU has no virtio-blk 'bio' property (host series not applied): "
-            "auto cannot use the host hint")
+            "auto has no media information from the host")
     data = {"meta": describe_host(host_bio), "wallclock": [], "insn": []}
     data["meta"].update(meta)
     cpu_start, t_start = cpu_seconds(), time.time()
