@@ -332,7 +332,11 @@ void virtblk_broken_work(struct work_struct *work)
 	struct virtio_device *vdev;
 	unsigned int i;
 
-	mutex_lock(&vblk->vdev_mutex);
+	/*
+	 * Not @vdev_mutex: a zone report holds it while it waits for its
+	 * command, which only this work can end.  Removal clears @vdev
+	 * under @reset_lock too.
+	 */
 	mutex_lock(&vblk->reset_lock);
 	vdev = vblk->vdev;
 	if (!vdev || vblk->broken)	/* removed, or failed already */
@@ -347,7 +351,6 @@ void virtblk_broken_work(struct work_struct *work)
 		virtblk_fail_queue(&vblk->vqs[i]);
 out_unlock:
 	mutex_unlock(&vblk->reset_lock);
-	mutex_unlock(&vblk->vdev_mutex);
 }
 
 /**

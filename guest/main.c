@@ -1133,9 +1133,14 @@ static void virtblk_remove(struct virtio_device *vdev)
 	virtio_reset_device(vdev);
 	/* No config interrupt after the reset: wait for the last one's work. */
 	flush_work(&vblk->config_work);
-	/* The queues are stopped, nothing can use vblk->vdev anymore. */
+	/*
+	 * The queues are stopped, nothing can use vblk->vdev anymore; the
+	 * broken-ring work looks at it under @reset_lock alone.
+	 */
+	mutex_lock(&vblk->reset_lock);
 	vblk->vdev = NULL;
 	vdev->config->del_vqs(vdev);
+	mutex_unlock(&vblk->reset_lock);
 	mutex_unlock(&vblk->vdev_mutex);
 	/* Finds vdev gone if it still runs; no interrupt can queue it again. */
 	flush_work(&vblk->broken_work);

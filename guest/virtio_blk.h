@@ -221,7 +221,8 @@ struct virtblk_vq {
 
 /**
  * struct virtio_blk - one virtio block device
- * @vdev_mutex: held by anything that can run after remove cleared @vdev
+ * @vdev_mutex: held by anything that can run after remove cleared @vdev,
+ *	but the broken-ring work (@reset_lock)
  * @vdev: the virtio device, NULL once removed
  * @ref: one reference for the device, one per registered visible disk;
  *	the last put frees the structure
@@ -250,8 +251,9 @@ struct virtblk_vq {
  * @broken_work: fails all I/O once a virtqueue is broken
  * @broken: @broken_work reset the device and broke every queue, or a
  *	reset could not bring it back (under @reset_lock)
- * @reset_lock: serialises @reset_work with @broken_work and suspend; not
- *	@vdev_mutex, which is held across I/O (zone reports)
+ * @reset_lock: serialises @reset_work with @broken_work, suspend and the
+ *	clearing of @vdev at removal; not @vdev_mutex, which is held across
+ *	I/O (zone reports)
  * @reset_work: resets the device after a command timed out
  * @frozen: suspended (PM): no reset until restore (under @reset_lock)
  * @resets: device resets @reset_work did (debugfs statistics)
