@@ -9,12 +9,16 @@
 # leaves the I/O in flight forever.
 #
 # Needs three vhost disks (the back end breaks on request); the test makes
-# the second and third bio-capable itself.
+# the second and third bio-capable itself.  A fourth, zoned, has its ring
+# broken by a zone report itself, which waits for its command while it
+# holds the device's lock: the report must end with EIO long before the
+# disk's timeout (set to 10 minutes) could have reset the device.
 #
 # vmtest guest ours-broken --driver ours
 # vmtest disk b1 vhost size=64M
 # vmtest disk b2 vhost size=64M
 # vmtest disk b3 vhost size=64M
+# vmtest disk bz vhost size=64M dev.x-zoned=on cfg.zone_sectors=2048
 . ./test_common.sh
 . ./vblk_lib.sh
 
@@ -25,7 +29,8 @@ for info in $VBLK_DISK_INFO; do
 	[ "${rest%%:*}" = vhost ] && disks="$disks ${info%%:*}"
 done
 set -- $disks
-[ $# -ge 3 ] || fail "want three vhost disks, have $#"
+[ $# -ge 4 ] || fail "want four vhost disks, have $#"
+command -v blkzone >/dev/null || fail "blkzone (util-linux) is not in the guest"
 
 idle() { [ "$(echo $(cat "$1/inflight"))" = "0 0" ]; }
 # done_ios SYS: reads and writes completed on the disk.
@@ -74,9 +79,35 @@ break_under_io() {
 	ktap_log "$name: $dev ($shape, $path) broken under fio: fio ended with EIO (status $rc), new reads fail, nothing in flight"
 }
 
+# break_under_report NAME: the zoned disk's ring breaks on the command of
+# a zone report, the only I/O then.
+break_under_report() {
+	local name=$1 dev sys vdev pid rc
+	dev=$(vblk_dev "$name") || fail "$name missing"
+	sys=$(vblk_sys "$dev")
+	vdev=$(basename "$(readlink -f "$sys/device")")
+	[ "$(cat "$sys/queue/zoned")" = host-managed ] ||
+		fail "$name: not a host-managed zoned disk"
+	echo 600000 >"$sys/queue/io_timeout" || fail "$name: cannot set io_timeout"
+	vblk_settle
+	vblk_host backend "$name" break-used-id >/dev/null ||
+		fail "$name: the back end did not break the ring"
+	blkzone report "$dev" >/tmp/vblk_broken.$name 2>&1 &
+	pid=$!
+	vblk_wait 60 "end of a zone report on a broken $dev" vblk_exited $pid
+	wait $pid
+	rc=$?
+	[ $rc != 0 ] || fail "$name: the zone report succeeded on a broken device"
+	dmesg | grep -q "$vdev: virtqueue broken" ||
+		fail "$name: no 'virtqueue broken' line for $vdev"
+	vblk_wait 10 "idle $dev" idle "$sys"
+	ktap_log "$name: $dev (zoned) broken by a zone report: it failed (status $rc) at once, nothing in flight"
+}
+
 break_under_io "$1" plain request
 break_under_io "$2" bio-capable bio
 break_under_io "$3" bio-capable request
+break_under_report "$4"
 
 # Broken devices go away, and then the module.
 for d in /sys/bus/virtio/drivers/virtio_blk/virtio*; do
