@@ -284,6 +284,26 @@ void virtblk_fail_cmd(struct virtblk_cmd *cmd)
 		blk_mq_complete_request(blk_mq_rq_from_pdu(cmd));
 }
 
+/*
+ * Move the commands parked on @bvq (its lock held) to the tail of @list,
+ * to be failed once the lock is dropped; a request held back in blk-mq
+ * is dispatched again, and refused by the closed gate.
+ */
+static void virtblk_take_parked(struct virtblk_vq *bvq, struct list_head *list)
+{
+	struct virtblk_cmd *cmd;
+
+	lockdep_assert_held(&bvq->lock);
+	list_for_each_entry(cmd, &bvq->parked, node)
+		if (!(cmd->flags & VIRTBLK_CMD_BIO))
+			bvq->rq_queued--;
+	list_splice_tail_init(&bvq->parked, list);
+	if (bvq->stopped_hctx) {
+		blk_mq_start_stopped_hw_queue(bvq->stopped_hctx, true);
+		bvq->stopped_hctx = NULL;
+	}
+}
+
 /* Take back every command of a reset device's queue and fail it */
 static void virtblk_fail_queue(struct virtblk_vq *bvq)
 {
@@ -292,20 +312,14 @@ static void virtblk_fail_queue(struct virtblk_vq *bvq)
 	LIST_HEAD(failed);
 
 	spin_lock_irqsave(&bvq->lock, flags);
+	/* What was on the ring goes first, as in a reset (counted the same) */
 	while ((cmd = virtqueue_detach_unused_buf(bvq->vq))) {
 		if (cmd->flags & VIRTBLK_CMD_BIO)
 			virtblk_bio_off_ring(cmd);
 		list_add_tail(&cmd->node, &failed);
 	}
-	list_splice_tail_init(&bvq->parked, &failed);
-	list_for_each_entry(cmd, &failed, node)
-		if (!(cmd->flags & VIRTBLK_CMD_BIO))
-			bvq->rq_queued--;
-	/* A held-back request is dispatched again, and refused. */
-	if (bvq->stopped_hctx) {
-		blk_mq_start_stopped_hw_queue(bvq->stopped_hctx, true);
-		bvq->stopped_hctx = NULL;
-	}
+	list_splice_init(&failed, &bvq->parked);
+	virtblk_take_parked(bvq, &failed);
 	spin_unlock_irqrestore(&bvq->lock, flags);
 
 	list_for_each_entry_safe(cmd, next, &failed, node)
@@ -626,15 +640,7 @@ void virtblk_reset_restart(struct virtblk_vq *bvq, bool dead)
 	spin_lock_irq(&bvq->lock);
 	if (dead) {
 		bvq->gate = VIRTBLK_GATE_DEAD;
-		list_splice_init(&bvq->parked, &failed);
-		list_for_each_entry(cmd, &failed, node)
-			if (!(cmd->flags & VIRTBLK_CMD_BIO))
-				bvq->rq_queued--;
-		/* A held-back request is dispatched again, and refused. */
-		if (bvq->stopped_hctx) {
-			blk_mq_start_stopped_hw_queue(bvq->stopped_hctx, true);
-			bvq->stopped_hctx = NULL;
-		}
+		virtblk_take_parked(bvq, &failed);
 	} else {
 		bvq->gate = VIRTBLK_GATE_OPEN;
 		/* As if the whole ring had just been reaped */
