@@ -25,10 +25,11 @@
 # REQ_POLLED and completes by interrupt), move it by at least half the
 # I/Os.  Those two run one I/O at a time, so that each completion needs
 # an interrupt of its own however fast the host answers (with more in
-# flight, a busy host completes several per interrupt).  udev's event queue is paused during these runs: the
-# close of a disk opened for writing makes udev probe it, which is I/O
-# by interrupt.  Then, with the path switched back and forth during
-# polled fio jobs, every job verifies and nothing stays in flight.
+# flight, a busy host completes several per interrupt).  udev's event
+# queue is paused during these runs: the close of a disk opened for
+# writing makes udev probe it, which is I/O by interrupt.  Then, with
+# the path switched back and forth during polled fio jobs, every job
+# verifies and nothing stays in flight.
 #
 # One poll queue next to the default one (2 vCPUs cap the queues at 2).
 # vmtest guest ours-poll --driver ours --module-param poll_queues=1
