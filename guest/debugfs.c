@@ -7,7 +7,10 @@
  * notifications are batched (across a plug, a blk-mq batch) and
  * suppressed by the device.  .../flushes holds the device flushes of the
  * bio path and the flush stages they served: their ratio shows how well
- * flushes are shared.  Not an ABI.
+ * flushes are shared.  .../fail_reinit injects a fault: the next N
+ * re-initialisations after a reset (the timeout handler's) fail as if the
+ * device had refused FEATURES_OK, so that tests reach the path of a
+ * device that does not come back.  Not an ABI.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -104,6 +107,8 @@ void virtblk_debugfs_add(struct virtio_blk *vblk)
 			    &virtblk_medium_fops);
 	debugfs_create_file("resets", 0400, vblk->debugfs_dir, vblk,
 			    &virtblk_resets_fops);
+	debugfs_create_u32("fail_reinit", 0600, vblk->debugfs_dir,
+			   &vblk->fail_reinit);
 }
 
 /**

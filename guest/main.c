@@ -895,6 +895,22 @@ int virtblk_reshape(struct virtio_blk *vblk, int policy)
 }
 
 /*
+ * Whether the device refused the features again, after a reset: it
+ * does not set FEATURES_OK, or debugfs asked for that (fail_reinit).
+ */
+static bool virtblk_features_refused(struct virtio_blk *vblk)
+{
+	struct virtio_device *vdev = vblk->vdev;
+	u32 inject = READ_ONCE(vblk->fail_reinit);
+
+	if (inject) {
+		WRITE_ONCE(vblk->fail_reinit, inject - 1);
+		return true;
+	}
+	return !(vdev->config->get_status(vdev) & VIRTIO_CONFIG_S_FEATURES_OK);
+}
+
+/*
  * Bring a device that was reset back to where probe left it, as the
  * virtio core does on resume: status, the features negotiated then, the
  * virtqueues (the old ones deleted), DRIVER_OK.  A reset forgets the
@@ -913,8 +929,7 @@ static int virtblk_reinit_device(struct virtio_blk *vblk)
 		goto out_failed;
 	if (virtio_has_feature(vdev, VIRTIO_F_VERSION_1)) {
 		virtio_add_status(vdev, VIRTIO_CONFIG_S_FEATURES_OK);
-		if (!(vdev->config->get_status(vdev) &
-		      VIRTIO_CONFIG_S_FEATURES_OK)) {
+		if (virtblk_features_refused(vblk)) {
 			err = -ENODEV;
 			goto out_failed;
 		}

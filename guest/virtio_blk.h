@@ -257,6 +257,8 @@ struct virtblk_vq {
  * @reset_work: resets the device after a command timed out
  * @frozen: suspended (PM): no reset until restore (under @reset_lock)
  * @resets: device resets @reset_work did (debugfs statistics)
+ * @fail_reinit: re-initialisations after a reset still to fail as if the
+ *	device had refused FEATURES_OK (debugfs fault injection, for tests)
  * @io_timeout: time a bio command may take, in jiffies (io_timeout
  *	attribute); the hidden disk's requests get the same
  * @bio_timer: the bio path's watchdog over @virtblk_vq.bio_on_ring
@@ -312,6 +314,7 @@ struct virtio_blk {
 	struct work_struct reset_work;
 	bool frozen;
 	u64 resets;
+	u32 fail_reinit;
 	unsigned int io_timeout;
 	struct timer_list bio_timer;
 	int index;
