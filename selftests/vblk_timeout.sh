@@ -14,8 +14,11 @@
 # only, and the disk must take verified I/O again afterwards.  Then the
 # same with bus mastering off for five timeouts: a reset cannot bring the
 # device back meanwhile, so what was in flight times out a second time
-# and must end with EIO.  No task may hang (the runner fails the guest
-# then).
+# and must end with EIO.  Last, a reset that cannot bring the device
+# back (debugfs fail_reinit: the device refuses FEATURES_OK once), on each
+# disk and path: what was in flight and every new command must end with
+# EIO at once, and binding the driver again must bring the disk back
+# whole.  No task may hang (the runner fails the guest then).
 #
 # vmtest guest ours-timeout --driver ours
 # vmtest disk plain ram size=64M dev.bio=off role=timeout
@@ -84,11 +87,10 @@ only_eio() {
 		! cat "$@" | grep "error=" | grep -qv "Input/output error"
 }
 
-# stall NAME PATH SECONDS any|eio: the test on one disk and path, bus
-# mastering off for SECONDS; eio: fio must end with EIO.
-stall() {
-	local name=$1 path=$2 off_secs=$3 expect=$4 tfile dev sys vd pcidir
-	local before fiopid rc
+# prepare NAME PATH: put disk NAME on PATH with the test's timeout; sets
+# dev, sys, vd, tag and pcidir.
+prepare() {
+	local name=$1 path=$2 tfile
 	dev=$(vblk_dev "$name") || fail "$name missing"
 	sys=$(vblk_sys "$dev")
 	vd=${sys##*/}
@@ -106,6 +108,13 @@ stall() {
 	[ "$(cat "$tfile")" = $timeout_ms ] || fail "$tag: $tfile reads $(cat "$tfile")"
 	pcidir=$(pci "$sys")
 	[ -e "$pcidir/config" ] || fail "$tag: no PCI config space at $pcidir"
+}
+
+# stall NAME PATH SECONDS any|eio: the test on one disk and path, bus
+# mastering off for SECONDS; eio: fio must end with EIO.
+stall() {
+	local name=$1 path=$2 off_secs=$3 expect=$4 before fiopid rc
+	prepare "$name" "$path"
 	before=$(resets "$vd")
 
 	# fio writes for at least 10 s (the rate is a ceiling: a slow host
@@ -147,9 +156,80 @@ stall() {
 	ktap_log "$tag: the disk takes verified I/O again"
 }
 
+# eio_now WHAT DD-ARGS...: one direct 4k dd of the disk under test must
+# fail with EIO, and at once (within 30 s, however busy the host).
+eio_now() {
+	local what=$1 pid rc
+	shift
+	dd bs=4k count=1 "$@" >/dev/null 2>/tmp/vblk_timeout.dd &
+	pid=$!
+	vblk_wait 30 "$tag: the $what to fail" vblk_exited $pid
+	wait $pid
+	rc=$?
+	[ $rc -ne 0 ] || fail "$tag: a $what succeeded on a device that is not back"
+	grep -q "Input/output error" /tmp/vblk_timeout.dd ||
+		{ cat /tmp/vblk_timeout.dd; fail "$tag: the $what failed other than with EIO"; }
+}
+
+# dead NAME PATH: the one reset of a stall finds a device that refuses
+# FEATURES_OK (injected through debugfs).  fio must end with EIO, new
+# reads and writes must fail with EIO at once, nothing may stay in
+# flight, and unbinding the driver and binding it again must bring back
+# a disk that takes verified I/O.
+dead() {
+	local name=$1 path=$2 before fiopid rc vdev pid
+	local drv=/sys/bus/virtio/drivers/virtio_blk
+	local inject
+	prepare "$name" "$path"
+	inject=/sys/kernel/debug/virtio_blk/$vd/fail_reinit
+	before=$(resets "$vd")
+	echo 1 >"$inject" || fail "$tag: cannot write $inject"
+
+	fio --name=dead --filename="$dev" --direct=1 --ioengine=libaio \
+	    --iodepth=16 --rw=randwrite --bs=4k --size=4M --rate_iops=100 \
+	    --time_based --runtime=600 \
+	    --output=/tmp/vblk_timeout.out >/tmp/vblk_timeout.err 2>&1 &
+	fiopid=$!
+	vblk_wait 60 "$tag: I/O in flight" vblk_busy $(vblk_inflight_files "$sys")
+	master "$pcidir" off || fail "$tag: bus mastering does not go off"
+	vblk_wait 120 "$tag: a device reset" reset_after "$vd" "$before"
+	master "$pcidir" on || fail "$tag: bus mastering does not come back"
+	ktap_log "$tag: the reset found a device that refuses FEATURES_OK"
+	[ "$(cat "$inject")" = 0 ] || fail "$tag: the injected fault was not used"
+	dmesg | grep -q "cannot set the device up again after a reset: -19" ||
+		fail "$tag: no failed re-initialisation in the kernel log"
+
+	vblk_wait 60 "$tag: fio to end with the device" vblk_exited $fiopid
+	wait $fiopid
+	rc=$?
+	[ $rc -ne 0 ] || fail "$tag: fio succeeded without a device"
+	only_eio /tmp/vblk_timeout.out /tmp/vblk_timeout.err ||
+		{ cat /tmp/vblk_timeout.out /tmp/vblk_timeout.err
+		  fail "$tag: fio failed ($rc) with other than EIO"; }
+	eio_now read if="$dev" of=/dev/null iflag=direct
+	eio_now write if=/dev/zero of="$dev" oflag=direct conv=notrunc
+	vblk_wait_idle 30 "$tag: a device that is not back" $(vblk_inflight_files "$sys")
+	ktap_log "$tag: fio and new I/O ended with EIO, nothing in flight"
+
+	vdev=$(basename "$(readlink -f "$sys/device")")
+	echo "$vdev" >$drv/unbind &
+	pid=$!
+	vblk_wait 30 "$tag: unbind of $vdev" vblk_exited $pid
+	wait $pid || fail "$tag: unbinding $vdev failed"
+	echo "$vdev" >$drv/bind || fail "$tag: binding $vdev again failed"
+	vblk_settle
+	vblk_wait 30 "$tag: $name back" vblk_has_disk "$name"
+	prepare "$name" "$path"
+	vblk_fio_verified 180 "back-$vd-$path" "$dev" --size=8M
+	ktap_log "$tag: bound again, the disk takes verified I/O"
+}
+
 stall plain request $short_secs any
 stall capable bio $short_secs any
 stall capable request $short_secs any
 stall plain request $long_secs eio
 stall capable bio $long_secs eio
+dead plain request
+dead capable bio
+dead capable request
 exit $KSFT_PASS
