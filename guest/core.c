@@ -104,6 +104,9 @@ static int virtblk_add_cmd(struct virtblk_vq *bvq, struct virtblk_cmd *cmd)
 		list_add_tail(&bc->ring_node, &bvq->bio_on_ring);
 		if (!timer_pending(&vblk->bio_timer))
 			timer_reduce(&vblk->bio_timer, bc->deadline);
+	} else {
+		cmd->on_ring = true;
+		cmd->ring_since = (u32)jiffies;
 	}
 	return 0;
 }
@@ -611,6 +614,7 @@ void virtblk_reset_collect(struct virtblk_vq *bvq, struct list_head *failed)
 	while ((cmd = virtqueue_detach_unused_buf(bvq->vq))) {
 		if (cmd->flags & VIRTBLK_CMD_BIO)
 			virtblk_bio_off_ring(cmd);
+		cmd->on_ring = false;
 		list_add_tail(&cmd->node, &taken);
 	}
 	list_splice_init(&taken, &bvq->parked);

@@ -219,6 +219,7 @@ static blk_status_t virtblk_rq_prep(struct virtio_blk *vblk,
 	cmd->flags = op_is_write(req_op(rq)) ? VIRTBLK_CMD_WRITE : 0;
 	/* A reset resends a request as it is: this is a new one. */
 	cmd->timeouts = 0;
+	cmd->on_ring = false;
 	status = virtblk_rq_setup(vblk->vdev, rq, cmd);
 	if (unlikely(status))
 		return status;
@@ -454,12 +455,29 @@ static int virtblk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
  * meanwhile, so that a reset that cannot happen yet (the device is
  * suspending) is asked for again.  A request that completes meanwhile
  * ends as usual.
+ *
+ * blk-mq times a request from dispatch, but only the device's time
+ * counts: a request waiting parked for room on the ring, or put on it
+ * less than a timeout ago, just has its timer restarted.  The in-tree
+ * driver hands a request that does not fit back to blk-mq, whose timer
+ * does not run meanwhile.
  */
 static enum blk_eh_timer_return virtblk_timeout(struct request *rq)
 {
 	struct virtio_blk *vblk = rq->q->queuedata;
+	struct virtblk_vq *bvq = virtblk_hctx_vq(rq->mq_hctx);
 	struct virtblk_cmd *cmd = blk_mq_rq_to_pdu(rq);
-	u8 timeouts = READ_ONCE(cmd->timeouts);
+	unsigned long flags;
+	bool late;
+	u8 timeouts;
+
+	spin_lock_irqsave(&bvq->lock, flags);
+	late = cmd->on_ring && (u32)jiffies - cmd->ring_since >= rq->timeout;
+	spin_unlock_irqrestore(&bvq->lock, flags);
+	if (!late)
+		return BLK_EH_RESET_TIMER;
+
+	timeouts = READ_ONCE(cmd->timeouts);
 
 	if (timeouts < U8_MAX)
 		WRITE_ONCE(cmd->timeouts, timeouts + 1);

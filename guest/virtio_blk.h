@@ -84,6 +84,10 @@ enum virtblk_queued {
  * @flags: VIRTBLK_CMD_*; tells the completion handler which path owns it
  * @timeouts: how often the command timed out; kept when a device reset
  *	resends it, cleared when it is built (VIRTBLK_MAX_TIMEOUTS)
+ * @on_ring: a request is on the ring, not parked (under the queue lock)
+ * @ring_since: when a request went onto the ring, the low 32 bits of
+ *	jiffies: the device's time is what its timeout counts
+ *	(virtblk_timeout()); the bio path's watchdog keeps its own deadline
  * @start_time: I/O accounting start on the visible disk
  * @append_sector: where the device wrote the data of a zone append, the
  *	part of the in-header before @status (VIRTBLK_CMD_APPEND)
@@ -109,6 +113,8 @@ struct virtblk_cmd {
 	u8 status;
 	u8 flags;
 	u8 timeouts;
+	bool on_ring;
+	u32 ring_since;
 	union {
 		unsigned long start_time;
 		__virtio64 append_sector;
