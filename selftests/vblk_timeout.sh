@@ -18,12 +18,19 @@
 # back (debugfs fail_reinit: the device refuses FEATURES_OK once), on each
 # disk and path: what was in flight and every new command must end with
 # EIO at once, and binding the driver again must bring the disk back
-# whole.  No task may hang (the runner fails the guest then).
+# whole.  And on a slow device with a small ring and many tags, where
+# commands wait parked for longer than the timeout, on each path: only the
+# device's time counts, so no reset may happen.  No task may hang (the
+# runner fails the guest then).
 #
 # vmtest guest ours-timeout --driver ours
+# vmtest with --module-param queue_depth=128
 # vmtest disk plain ram size=64M dev.bio=off role=timeout
 # vmtest disk capable ram size=64M dev.bio=on dev.x-test-rotation-rate=1 \
 #     dev.x-test-read-latency-hint=45 role=timeout
+# vmtest disk slow null size=64M latency-ns=250000000 dev.queue-size=4 \
+#     dev.num-queues=1 dev.bio=on dev.x-test-rotation-rate=1 \
+#     dev.x-test-read-latency-hint=45 role=parked
 # vmtest timeout 600
 . ./test_common.sh
 . ./vblk_lib.sh
@@ -224,6 +231,41 @@ dead() {
 	ktap_log "$tag: bound again, the disk takes verified I/O"
 }
 
+# max_lat_ms JSON: the longest completion latency of the reads of fio's
+# JSON report, in ms.
+max_lat_ms() {
+	awk '/"lat_ns"/ { f = 1 } f && /"max"/ { gsub(/[^0-9]/, ""); print int($0 / 1000000); exit }' "$1"
+}
+
+# parked PATH: disk slow takes 250 ms a command and has room on its ring
+# for two (four with indirect descriptors), and 128 tags: with 128 reads
+# in flight, commands wait parked for seconds, longer than the timeout,
+# but none stays on the ring for long.  fio must end without an error,
+# no reset may happen, and the longest read must have taken longer than
+# the timeout (or the test proved nothing).
+parked() {
+	local path=$1 before lat fiopid
+	prepare slow "$path"
+	before=$(resets "$vd")
+	fio --name=parked --filename="$dev" --direct=1 --ioengine=libaio \
+	    --iodepth=128 --rw=randread --bs=4k --time_based --runtime=20 \
+	    --output-format=json --output=/tmp/vblk_parked.json \
+	    >/tmp/vblk_timeout.err 2>&1 &
+	fiopid=$!
+	vblk_wait 180 "$tag: fio to end" vblk_exited $fiopid
+	wait $fiopid ||
+		{ cat /tmp/vblk_parked.json /tmp/vblk_timeout.err; fail "$tag: fio failed"; }
+	[ "$(resets "$vd")" = "$before" ] ||
+		fail "$tag: $(( $(resets "$vd") - before )) reset(s) of a device that answered"
+	lat=$(max_lat_ms /tmp/vblk_parked.json)
+	[ -n "$lat" ] || { cat /tmp/vblk_parked.json; fail "$tag: no latency in fio's report"; }
+	[ "$lat" -gt $timeout_ms ] ||
+		fail "$tag: the longest read took $lat ms, no more than the $timeout_ms ms timeout: nothing waited long enough to tell"
+	ktap_log "$tag: reads waited up to $lat ms (timeout $timeout_ms ms), no reset"
+}
+
+parked request
+parked bio
 stall plain request $short_secs any
 stall capable bio $short_secs any
 stall capable request $short_secs any
