@@ -7,35 +7,42 @@
 # on again, through the device's config space.  QEMU's virtio-pci stops
 # the device when bus mastering goes off and leaves it stopped (its
 # DRIVER_OK status cleared) when it comes back: without a timeout handler
-# the I/O never completes.  On a plain disk (request path,
-# queue/io_timeout) and on a bio-capable one on each path (vdX/io_timeout):
-# the driver must reset the device (counted in debugfs, logged), fio must
-# end within a bound with its data verified or with I/O errors (EIO)
-# only, and the disk must take verified I/O again afterwards.  Then the
-# same with bus mastering off for five timeouts: a reset cannot bring the
-# device back meanwhile, so what was in flight times out a second time
-# and must end with EIO.  Last, a reset that cannot bring the device
-# back (debugfs fail_reinit: the device refuses FEATURES_OK once), on each
-# disk and path: what was in flight and every new command must end with
-# EIO at once, and binding the driver again must bring the disk back
-# whole.  And on a slow device with a small ring and many tags, where
-# commands wait parked for longer than the timeout, on each path: only the
-# device's time counts, so no reset may happen.  No task may hang (the
-# runner fails the guest then).
+# the I/O never completes.  In this order:
+#
+# - parked: on a slow device with a small ring and many tags, commands
+#   wait parked for longer than the timeout, on each path: only the
+#   device's time counts, so no reset may happen;
+# - suspended: a suspend begins while the device is stopped, on each path
+#   of the bio-capable disk: the freeze drains the disk, which needs the
+#   timeout's reset, and must complete;
+# - stall: on a plain disk (request path, queue/io_timeout) and on a
+#   bio-capable one on each path (vdX/io_timeout), the driver must reset
+#   the device (counted in debugfs, logged), fio must end within a bound
+#   with its data verified or with I/O errors (EIO) only, and the disk
+#   must take verified I/O again afterwards; then the same with bus
+#   mastering off for five timeouts: a reset cannot bring the device back
+#   meanwhile, so what was in flight times out a second time and must end
+#   with EIO;
+# - dead: a reset that cannot bring the device back (debugfs fail_reinit:
+#   the device refuses FEATURES_OK once), on each disk and path: what was
+#   in flight and every new command must end with EIO at once, and
+#   binding the driver again must bring the disk back whole.
+#
+# No task may hang (the runner fails the guest then).
 #
 # vmtest guest ours-timeout --driver ours
-# vmtest with --module-param queue_depth=128
+# vmtest with --module-param queue_depth=64
 # vmtest disk plain ram size=64M dev.bio=off role=timeout
 # vmtest disk capable ram size=64M dev.bio=on dev.x-test-rotation-rate=1 \
 #     dev.x-test-read-latency-hint=45 role=timeout
-# vmtest disk slow null size=64M latency-ns=250000000 dev.queue-size=4 \
+# vmtest disk slow null size=64M latency-ns=100000000 dev.queue-size=4 \
 #     dev.num-queues=1 dev.bio=on dev.x-test-rotation-rate=1 \
 #     dev.x-test-read-latency-hint=45 role=parked
 # vmtest timeout 600
 . ./test_common.sh
 . ./vblk_lib.sh
 
-vblk_require ours fio dd od
+vblk_require ours fio dd od /sys/power/pm_test
 vblk_debugfs
 
 # Timeout of the test's disks, in ms
@@ -237,18 +244,19 @@ max_lat_ms() {
 	awk '/"lat_ns"/ { f = 1 } f && /"max"/ { gsub(/[^0-9]/, ""); print int($0 / 1000000); exit }' "$1"
 }
 
-# parked PATH: disk slow takes 250 ms a command and has room on its ring
-# for two (four with indirect descriptors), and 128 tags: with 128 reads
-# in flight, commands wait parked for seconds, longer than the timeout,
-# but none stays on the ring for long.  fio must end without an error,
-# no reset may happen, and the longest read must have taken longer than
-# the timeout (or the test proved nothing).
+# parked PATH: disk slow takes 100 ms a command, and its ring of four
+# descriptors holds one (no indirect tables for a disk whose medium asks
+# for the bio path): with 64 reads in flight, a read waits parked for
+# about 6 s, longer than the timeout, but none stays on the ring for long.
+# fio must end without an error, no reset may happen, and the longest
+# read must have taken longer than the timeout (or the test proved
+# nothing; a slower host only makes the waits longer).
 parked() {
 	local path=$1 before lat fiopid
 	prepare slow "$path"
 	before=$(resets "$vd")
 	fio --name=parked --filename="$dev" --direct=1 --ioengine=libaio \
-	    --iodepth=128 --rw=randread --bs=4k --time_based --runtime=20 \
+	    --iodepth=64 --rw=randread --bs=4k --time_based --runtime=10 \
 	    --output-format=json --output=/tmp/vblk_parked.json \
 	    >/tmp/vblk_timeout.err 2>&1 &
 	fiopid=$!
@@ -264,8 +272,52 @@ parked() {
 	ktap_log "$tag: reads waited up to $lat ms (timeout $timeout_ms ms), no reset"
 }
 
+# suspended PATH: the device stops under verified I/O (bus mastering off
+# and on again: QEMU leaves it stopped) and a suspend (pm_test=devices)
+# begins at once.  The driver's freeze drains the disk, which needs the
+# timeout's reset; the suspend must complete and the I/O go on, verified
+# (or end with EIO only), with at least one reset.
+suspended() {
+	local path=$1 before fiopid rc
+	prepare capable "$path"
+	before=$(resets "$vd")
+	fio --name=suspend --filename="$dev" --direct=1 --ioengine=libaio \
+	    --iodepth=16 --rw=randwrite --bs=4k --size=4M --rate_iops=100 \
+	    --verify=crc32c --verify_fatal=1 \
+	    --output=/tmp/vblk_timeout.out >/tmp/vblk_timeout.err 2>&1 &
+	fiopid=$!
+	vblk_wait 60 "$tag: I/O in flight" vblk_busy $(vblk_inflight_files "$sys")
+	master "$pcidir" off || fail "$tag: bus mastering does not go off"
+	master "$pcidir" on || fail "$tag: bus mastering does not come back"
+	echo devices >/sys/power/pm_test || fail "cannot set pm_test"
+	if ! echo freeze >/sys/power/state; then
+		echo none >/sys/power/pm_test
+		fail "$tag: suspend with the device stopped failed"
+	fi
+	echo none >/sys/power/pm_test
+	reset_after "$vd" "$before" ||
+		fail "$tag: suspended and resumed without resetting the stopped device"
+	ktap_log "$tag: suspended and resumed with the device stopped, $(( $(resets "$vd") - before )) reset(s)"
+
+	vblk_wait 240 "$tag: fio to end after the suspend" vblk_exited $fiopid
+	wait $fiopid
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		only_eio /tmp/vblk_timeout.out /tmp/vblk_timeout.err ||
+			{ cat /tmp/vblk_timeout.out /tmp/vblk_timeout.err
+			  fail "$tag: fio failed ($rc) with other than EIO"; }
+		ktap_log "$tag: fio ended with EIO"
+	else
+		ktap_log "$tag: fio completed, data verified"
+	fi
+	vblk_wait_idle 60 "$tag: after the suspend" $(vblk_inflight_files "$sys")
+	vblk_fio_verified 180 "suspend-$vd-$path" "$dev" --size=8M
+}
+
 parked request
 parked bio
+suspended bio
+suspended request
 stall plain request $short_secs any
 stall capable bio $short_secs any
 stall capable request $short_secs any
