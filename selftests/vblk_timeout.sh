@@ -124,22 +124,48 @@ prepare() {
 	[ -e "$pcidir/config" ] || fail "$tag: no PCI config space at $pcidir"
 }
 
-# stall NAME PATH SECONDS any|eio: the test on one disk and path, bus
-# mastering off for SECONDS; eio: fio must end with EIO.
-stall() {
-	local name=$1 path=$2 off_secs=$3 expect=$4 before fiopid rc
-	prepare "$name" "$path"
-	before=$(resets "$vd")
-
-	# fio writes for at least 10 s (the rate is a ceiling: a slow host
-	# only makes it longer), then reads back and verifies.
+# writer: fio writes to the disk under test in the background for at
+# least 10 s (the rate is a ceiling: a slow host only makes it longer),
+# then reads back and verifies; sets fiopid once I/O is in flight.
+writer() {
 	fio --name=timeout --filename="$dev" --direct=1 --ioengine=libaio \
 	    --iodepth=16 --rw=randwrite --bs=4k --size=4M --rate_iops=100 \
 	    --verify=crc32c --verify_fatal=1 \
 	    --output=/tmp/vblk_timeout.out >/tmp/vblk_timeout.err 2>&1 &
 	fiopid=$!
 	vblk_wait 60 "$tag: I/O in flight" vblk_busy $(vblk_inflight_files "$sys")
+}
 
+# writer_end WHAT any|eio: the writer must end within a bound after WHAT,
+# with its data verified or with EIO only (eio: with EIO); then nothing
+# may be in flight and the disk must take verified I/O again.
+writer_end() {
+	local what=$1 expect=$2 rc
+	vblk_wait 240 "$tag: fio to end after the $what" vblk_exited $fiopid
+	wait $fiopid
+	rc=$?
+	[ $rc -ne 0 ] || [ "$expect" != eio ] ||
+		{ cat /tmp/vblk_timeout.out; fail "$tag: fio completed through the $what"; }
+	if [ $rc -ne 0 ]; then
+		only_eio /tmp/vblk_timeout.out /tmp/vblk_timeout.err ||
+			{ cat /tmp/vblk_timeout.out /tmp/vblk_timeout.err
+			  fail "$tag: fio failed ($rc) with other than EIO"; }
+		ktap_log "$tag: fio ended with EIO"
+	else
+		ktap_log "$tag: fio completed, data verified"
+	fi
+	vblk_wait_idle 60 "$tag: after the $what" $(vblk_inflight_files "$sys")
+	vblk_fio_verified 180 "after-$what-$vd-$path" "$dev" --size=8M
+	ktap_log "$tag: the disk takes verified I/O again"
+}
+
+# stall NAME PATH SECONDS any|eio: the test on one disk and path, bus
+# mastering off for SECONDS; eio: fio must end with EIO.
+stall() {
+	local name=$1 path=$2 off_secs=$3 expect=$4 before
+	prepare "$name" "$path"
+	before=$(resets "$vd")
+	writer
 	master "$pcidir" off || fail "$tag: bus mastering does not go off"
 	ktap_log "$tag: bus mastering off for ${off_secs} s under I/O"
 	sleep $off_secs
@@ -149,25 +175,7 @@ stall() {
 	ktap_log "$tag: $(( $(resets "$vd") - before )) reset(s)"
 	dmesg | grep -q "I/O timed out: resetting the device" ||
 		fail "$tag: no reset in the kernel log"
-
-	# The I/O goes on and is verified, or ends with EIO.
-	vblk_wait 240 "$tag: fio to end after the stall" vblk_exited $fiopid
-	wait $fiopid
-	rc=$?
-	[ $rc -ne 0 ] || [ "$expect" != eio ] ||
-		{ cat /tmp/vblk_timeout.out; fail "$tag: fio completed through a ${off_secs} s stall"; }
-	if [ $rc -ne 0 ]; then
-		only_eio /tmp/vblk_timeout.out /tmp/vblk_timeout.err ||
-			{ cat /tmp/vblk_timeout.out /tmp/vblk_timeout.err
-			  fail "$tag: fio failed ($rc) with other than EIO"; }
-		ktap_log "$tag: fio ended with EIO"
-	else
-		ktap_log "$tag: fio completed, data verified"
-	fi
-	vblk_wait_idle 60 "$tag: after the stall" $(vblk_inflight_files "$sys")
-
-	vblk_fio_verified 180 "after-$vd-$path" "$dev" --size=8M
-	ktap_log "$tag: the disk takes verified I/O again"
+	writer_end stall "$expect"
 }
 
 # eio_now WHAT DD-ARGS...: one direct 4k dd of the disk under test must
@@ -278,15 +286,10 @@ parked() {
 # timeout's reset; the suspend must complete and the I/O go on, verified
 # (or end with EIO only), with at least one reset.
 suspended() {
-	local path=$1 before fiopid rc
+	local path=$1 before
 	prepare capable "$path"
 	before=$(resets "$vd")
-	fio --name=suspend --filename="$dev" --direct=1 --ioengine=libaio \
-	    --iodepth=16 --rw=randwrite --bs=4k --size=4M --rate_iops=100 \
-	    --verify=crc32c --verify_fatal=1 \
-	    --output=/tmp/vblk_timeout.out >/tmp/vblk_timeout.err 2>&1 &
-	fiopid=$!
-	vblk_wait 60 "$tag: I/O in flight" vblk_busy $(vblk_inflight_files "$sys")
+	writer
 	master "$pcidir" off || fail "$tag: bus mastering does not go off"
 	master "$pcidir" on || fail "$tag: bus mastering does not come back"
 	echo devices >/sys/power/pm_test || fail "cannot set pm_test"
@@ -298,20 +301,7 @@ suspended() {
 	reset_after "$vd" "$before" ||
 		fail "$tag: suspended and resumed without resetting the stopped device"
 	ktap_log "$tag: suspended and resumed with the device stopped, $(( $(resets "$vd") - before )) reset(s)"
-
-	vblk_wait 240 "$tag: fio to end after the suspend" vblk_exited $fiopid
-	wait $fiopid
-	rc=$?
-	if [ $rc -ne 0 ]; then
-		only_eio /tmp/vblk_timeout.out /tmp/vblk_timeout.err ||
-			{ cat /tmp/vblk_timeout.out /tmp/vblk_timeout.err
-			  fail "$tag: fio failed ($rc) with other than EIO"; }
-		ktap_log "$tag: fio ended with EIO"
-	else
-		ktap_log "$tag: fio completed, data verified"
-	fi
-	vblk_wait_idle 60 "$tag: after the suspend" $(vblk_inflight_files "$sys")
-	vblk_fio_verified 180 "suspend-$vd-$path" "$dev" --size=8M
+	writer_end suspend any
 }
 
 parked request
