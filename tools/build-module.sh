@@ -6,8 +6,10 @@
 # any warning.  Usage: build-module.sh [--sparse] [--name NAME] [DIR]
 # (default: the project's top-level Kbuild, i.e. guest/virtio_blk.ko).
 # --name NAME builds the module as NAME.ko from a copy of the sources in
-# $VBLK_CACHE/module-NAME (Kbuild cannot put a second build of the same
-# objects beside the first); tools/bench loads it beside the stock driver.
+# $VBLK_CACHE/module-NAME-KEY, KEY being this checkout's (VBLK_CHECKOUT in
+# lib.sh: Kbuild cannot put a second build of the same objects beside the
+# first, and another checkout may be using its own copy meanwhile);
+# tools/bench loads it beside the stock driver.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -26,10 +28,10 @@ dir=$(cd "${1:-$VBLK_ROOT}" && pwd)
 # One build of a directory (or of a --name copy) at a time: make check,
 # make demo and the bench may run side by side.
 mkdir -p "$VBLK_CACHE"
-exec 9>"$VBLK_CACHE/build-module-$(printf '%s' "${name:-$dir}" | md5sum | cut -c1-12).lock"
+exec 9>"$VBLK_CACHE/build-module-$(printf '%s' "${name:+$name-$VBLK_CHECKOUT}${name:-$dir}" | md5sum | cut -c1-12).lock"
 flock 9
 if [ -n "$name" ]; then
-	copy=$VBLK_CACHE/module-$name
+	copy=$VBLK_CACHE/module-$name-$VBLK_CHECKOUT
 	rm -rf "$copy"
 	mkdir -p "$copy"
 	(cd "$dir" && cp -r Kbuild dkms.conf guest include "$copy/") ||

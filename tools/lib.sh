@@ -5,6 +5,11 @@ VBLK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Everything downloaded or built lives outside the checkout, so a fresh
 # clone reuses it and "git clean" never throws away a 6-minute QEMU build.
 VBLK_CACHE=${VBLK_CACHE:-/var/cache/vblk-adaptive}
+# What is built from this checkout's sources into the cache (a module
+# built under another name) goes under this key, the md5 of the checkout's
+# path (tools/vblk/paths.py computes the same): checkouts running side by
+# side, at the same commit or not, never build over each other's files.
+VBLK_CHECKOUT=$(printf '%s' "$VBLK_ROOT" | md5sum | cut -c1-12)
 HOST_PY=/usr/bin/python3
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

@@ -3,6 +3,7 @@
 in it, and facts the project defines once.
 """
 
+import hashlib
 import os
 import re
 
@@ -38,7 +39,12 @@ def kernel_env():
     return env
 
 
+# This checkout's key in the cache (VBLK_CHECKOUT of tools/lib.sh): what
+# is built from its sources there is its own.
+CHECKOUT = hashlib.md5(ROOT.encode()).hexdigest()[:12]
+
 # Our module built under another name (tools/build-module.sh --name), to
 # load beside the stock virtio_blk: the default module of driver "both".
 BENCH_MODULE = "vblk_bench"
-BENCH_KO = os.path.join(CACHE, f"module-{BENCH_MODULE}", "guest", f"{BENCH_MODULE}.ko")
+BENCH_KO = os.path.join(CACHE, f"module-{BENCH_MODULE}-{CHECKOUT}", "guest",
+                        f"{BENCH_MODULE}.ko")
