@@ -645,6 +645,16 @@ class BadArgs(unittest.TestCase):
     def test_bench_refuses_zero_rounds(self):
         self.refused(bench.parse_args, ["--rounds", "0"])
 
+    def test_bench_refuses_a_negative_probe_count(self):
+        self.refused(bench.parse_args, ["--probe-reps", "-1"])
+
+    def test_bench_measures_no_probe_when_asked_for_none(self):
+        opts = bench.parse_args(["--probe-reps", "0"])
+        data = {"meta": {"host_bio_property": True}}
+        measure.measure_probe(opts, data)
+        self.assertEqual(data["probe"], {"measurable": False,
+                                         "note": "not measured (--probe-reps 0)"})
+
     def test_bench_refuses_insn_ios_out_of_order(self):
         self.refused(bench.parse_args, ["--insn-ios", "5,1"])
 

@@ -82,7 +82,8 @@ def parse_args(argv):
     ap.add_argument("--insn-rounds", type=int, default=1,
                     help="instruction-count pairs per cell and driver (default 1)")
     ap.add_argument("--probe-reps", type=int,
-                    help="QEMU starts per bio mode for P5 (default 10; quick 3)")
+                    help="QEMU starts per bio mode for P5 (default 10; quick 3; "
+                         "0: not measured)")
     ap.add_argument("--quick", action="store_true",
                     help="tiny settings: a smoke test in a few minutes, not results")
     ap.add_argument("--out", default=os.path.join(ROOT, "out", "bench"),
@@ -139,6 +140,8 @@ def parse_args(argv):
         ap.error("--insn-ios wants N1,N2 with 0 < N1 < N2")
     if opts.rounds < 1 or opts.runtime < 1:
         ap.error("--rounds and --runtime must be >= 1")
+    if opts.probe_reps < 0:
+        ap.error("--probe-reps must be >= 0 (0: P5 is not measured)")
     return opts
 
 

@@ -345,6 +345,9 @@ def measure_probe(opts, data):
         data["probe"] = {"measurable": False,
                          "note": "not measurable: host series not applied"}
         return
+    if not opts.probe_reps:
+        data["probe"] = {"measurable": False, "note": "not measured (--probe-reps 0)"}
+        return
     fw = subprocess.run(["bash", os.path.join(TOOLS, "get-firmware.sh")], check=True,
                         stdout=subprocess.PIPE, text=True).stdout.strip()
     disk = Disk("p5:ram")
