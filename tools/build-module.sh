@@ -25,13 +25,14 @@ if [ "${1:-}" = --name ]; then
 	shift 2
 fi
 dir=$(cd "${1:-$VBLK_ROOT}" && pwd)
+copy=
+[ -z "$name" ] || copy=$VBLK_CACHE/module-$name-$VBLK_CHECKOUT
 # One build of a directory (or of a --name copy) at a time: make check,
 # make demo and the bench may run side by side.
 mkdir -p "$VBLK_CACHE"
-exec 9>"$VBLK_CACHE/build-module-$(printf '%s' "${name:+$name-$VBLK_CHECKOUT}${name:-$dir}" | md5sum | cut -c1-12).lock"
+exec 9>"$VBLK_CACHE/build-module-$(printf '%s' "${copy:-$dir}" | md5sum | cut -c1-12).lock"
 flock 9
-if [ -n "$name" ]; then
-	copy=$VBLK_CACHE/module-$name-$VBLK_CHECKOUT
+if [ -n "$copy" ]; then
 	rm -rf "$copy"
 	mkdir -p "$copy"
 	(cd "$dir" && cp -r Kbuild dkms.conf guest include "$copy/") ||
