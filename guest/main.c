@@ -1235,23 +1235,36 @@ static int virtblk_restore(struct virtio_device *vdev)
  * non-rotating medium with a low read latency, the one auto gives the bio
  * path, that allocation and free are a measurable part of a small
  * command's cost (see Documentation/block/virtio_blk-adaptive-design.rst),
- * while direct descriptors only cost ring slots.  Other media keep
- * indirect tables: their large merged requests need them to fit in the
- * ring.  The ring format is fixed here, at negotiation, from the medium
- * the device reports now.
+ * while direct descriptors only cost ring slots.  The ring format is fixed
+ * here, at negotiation, so it rests only on what is known now: a latency
+ * the device reports, never one it has not measured yet.  Every other
+ * device keeps indirect tables, which its large merged requests need to
+ * fit in the ring, and so does every device when the io_path parameter
+ * pins the request path: that path negotiates what the in-tree driver
+ * does.
  */
-static int virtblk_validate(struct virtio_device *vdev)
+static bool virtblk_direct_ring(struct virtio_device *vdev)
 {
 	struct virtio_blk_medium_config m;
 	char why[VIRTBLK_REASON_LEN];
+	u32 latency;
 
-	if (!virtio_has_feature(vdev, VIRTIO_BLK_F_BIO))
-		return 0;
+	if (!virtio_has_feature(vdev, VIRTIO_BLK_F_BIO) ||
+	    virtio_has_feature(vdev, VIRTIO_BLK_F_ZONED) ||
+	    READ_ONCE(virtblk_io_path_param) == VIRTBLK_POLICY_REQUEST)
+		return false;
 
 	virtio_cread_bytes(vdev, VIRTIO_BLK_CFG_MEDIUM_OFFSET, &m, sizeof(m));
-	if (virtblk_medium_path(true, virtio16_to_cpu(vdev, m.rotation_rate),
-				virtio32_to_cpu(vdev, m.read_latency_hint),
-				why, sizeof(why)) == VIRTBLK_PATH_BIO)
+	latency = virtio32_to_cpu(vdev, m.read_latency_hint);
+	if (latency == VIRTIO_BLK_LATENCY_NOT_REPORTED)
+		return false;
+	return virtblk_medium_path(true, virtio16_to_cpu(vdev, m.rotation_rate),
+				   latency, why, sizeof(why)) == VIRTBLK_PATH_BIO;
+}
+
+static int virtblk_validate(struct virtio_device *vdev)
+{
+	if (virtblk_direct_ring(vdev))
 		__virtio_clear_bit(vdev, VIRTIO_RING_F_INDIRECT_DESC);
 	return 0;
 }
