@@ -87,9 +87,12 @@ CASES = {
 LATENCY = {
     "null-co, 2 ms per read": (
         "null:2000000", dict(probe="measured", hint=(2000, None))),
-    "null-co reading zeroes: nothing to time": (
-        "d:null:bio=on,latency-ns=2000000", dict(probe="too little allocated data to time",
-                                                 hint=(0, 0))),
+    "null-co reading zeroes: memory, zeroes timed too": (
+        "d:null:bio=on,latency-ns=2000000", dict(probe="measured", hint=(2000, None))),
+    "filled tmpfs file: memory, page cache timed": (
+        "d:ram:bio=on,fill=1,size=16M", dict(probe="measured", hint=(1, None))),
+    "sparse tmpfs file: memory, holes timed": (
+        "d:ram:bio=on,size=16M", dict(probe="measured", hint=(1, None))),
     "filled file, cache.direct=on": (
         "d:file:bio=on,fill=1,size=16M,blk.cache.direct=on", dict(probe="measured",
                                                                   hint=(1, None))),
