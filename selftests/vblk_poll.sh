@@ -150,21 +150,27 @@ ktap_log "bio path, hipri: $ios I/Os verified, $bio interrupts"
 	fail "bio path, hipri: only $bio interrupts for $ios I/Os"
 
 # Live switches during polled I/O, including 1 MiB writes that the
-# request path splits.
+# request path splits: at least 4 runs and 10 switches, however fast the
+# host (at most 20 runs).
 done_flag=/tmp/vblk_poll.done
 rm -f $done_flag
+echo 0 >$done_flag.n
 (
 	i=0
 	while [ ! -e $done_flag ]; do
 		[ $((i % 2)) = 0 ] && p=request || p=bio
 		vblk_set_path "$sys" $p || exit 1
 		i=$((i + 1))
+		echo $i >$done_flag.t && mv $done_flag.t $done_flag.n
 		sleep 0.05
 	done
-	echo $i >$done_flag.n
 ) &
 switcher=$!
-for n in 1 2 3 4; do
+n=0
+while [ $n -lt 4 ] || [ "$(cat $done_flag.n)" -lt 10 ]; do
+	n=$((n + 1))
+	[ $n -le 20 ] ||
+		{ : >$done_flag; fail "only $(cat $done_flag.n) switches in 20 polled runs"; }
 	timeout -s KILL 120 fio --output=/tmp/vblk_poll.fio --filename="$dev" \
 		--direct=1 --ioengine=io_uring --hipri --verify=crc32c --verify_fatal=1 \
 		--name=small --rw=randwrite --bs=4k --iodepth=16 --size=8M --offset=0 \
@@ -179,7 +185,7 @@ done
 wait $switcher || fail "a path switch failed"
 switches=$(cat $done_flag.n)
 [ "$switches" -ge 10 ] || fail "only $switches switches during the polled runs"
-ktap_log "4 polled, verified fio runs across $switches path switches"
+ktap_log "$n polled, verified fio runs across $switches path switches"
 
 [ $udev = 1 ] && udevadm settle --timeout=20
 vblk_wait_idle 5 "$vd" "$sys/inflight" "/sys/block/$hidden/inflight"

@@ -61,11 +61,13 @@
 
 #define MNT		"/tmp/vblk_powercut.mnt"
 #define LOG		"/tmp/vblk_powercut.log"
+#define WHY		"/tmp/vblk_powercut.why"
 #define MODPARAM	"/sys/module/virtio_blk/parameters/io_path"
 #define NDIRS		4
 #define MAX_FILES	16384
 #define LIVE_CAP	(8ULL << 20)	/* bytes of live files the workload keeps */
 #define CHUNK		65536
+#define SCRATCH_KEEP	4	/* scratch files the workload keeps at once */
 #define CUT_MIN_MS	300
 #define CUT_MAX_MS	4000
 #define SWITCH_MAX_MS	300
@@ -236,6 +238,28 @@ static int write_sys(const char *path, const char *val)
 
 static int log_fd;
 
+/*
+ * The workload stops at its first failed call; that is expected once the
+ * power is gone, so the exit status is 0, and what failed is left in WHY
+ * for the case it happens before the cut.
+ */
+static void __attribute__((noreturn)) stop(const char *what, uint32_t cycle,
+					  uint32_t num)
+{
+	char line[200];
+	int fd, len;
+
+	len = snprintf(line, sizeof(line), "%s of file %u-%u: %s", what, cycle, num,
+		       strerror(errno));
+	fd = open(WHY, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+	if (fd >= 0) {
+		if (write(fd, line, len) != len)
+			_exit(3);
+		close(fd);
+	}
+	_exit(0);
+}
+
 static void log_rec(char op, uint32_t cycle, uint32_t num, uint64_t size)
 {
 	struct rec r = { op, cycle, num, size };
@@ -290,6 +314,8 @@ static int write_file(uint32_t cycle, uint32_t num, uint64_t size, void *buf)
  * A file that is never made durable: its data is sent to the disk
  * (sync_file_range, no flush) and left there, so that the cache holds
  * unflushed writes most of the time, next to the durable files' blocks.
+ * Only the last SCRATCH_KEEP are kept (the older ones are unlinked
+ * without a flush), so a fast host cannot fill the disk within a cycle.
  */
 static int scratch(uint32_t cycle, uint32_t num, uint64_t size, void *buf)
 {
@@ -313,11 +339,19 @@ static int scratch(uint32_t cycle, uint32_t num, uint64_t size, void *buf)
 	return ret;
 }
 
+static int unlink_scratch(uint32_t cycle, uint32_t num)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), MNT "/d%u/s%u-%u", num % NDIRS, cycle, num);
+	return unlink(path);
+}
+
 /*
  * Files, each made durable before it is logged, after each a scratch
  * file that is not, and deletions of older files (logged before they
- * start) so that freed blocks are reused, until a write fails (the power
- * went) or WORKLOAD_END_S passed (exit 2: the cut never came).
+ * start) so that freed blocks are reused, until a call fails (the power
+ * went: see stop()) or WORKLOAD_END_S passed (exit 2: the cut never came).
  */
 static void __attribute__((noreturn)) workload(uint32_t cycle, uint64_t rs)
 {
@@ -347,13 +381,15 @@ static void __attribute__((noreturn)) workload(uint32_t cycle, uint64_t rs)
 			file_path(path, sizeof(path), victim.cycle, victim.num);
 			snprintf(dir, sizeof(dir), MNT "/d%u", victim.num % NDIRS);
 			if (unlink(path) || fsync_dir(dir))
-				_exit(0);
+				stop("deletion", victim.cycle, victim.num);
 		}
 		if (write_file(cycle, num, size, buf))
-			_exit(0);
+			stop("durable write", cycle, num);
 		log_rec('D', cycle, num, size);
 		if (scratch(cycle, num, 4096 * (16 + rnd(&rs) % 48), buf))
-			_exit(0);
+			stop("scratch write", cycle, num);
+		if (num >= SCRATCH_KEEP && unlink_scratch(cycle, num - SCRATCH_KEEP))
+			stop("scratch deletion", cycle, num - SCRATCH_KEEP);
 		if (nfiles < MAX_FILES)
 			files[nfiles++] = (struct file){ cycle, num, size };
 		live += size;
@@ -611,6 +647,7 @@ static int cut_cycle(int cycle, int mode, uint64_t *rs, int *switches)
 	pid_t pid;
 
 	snprintf(path_file, sizeof(path_file), "%s/io_path", sysdir);
+	unlink(WHY);
 	log_fd = open(LOG, O_CREAT | O_TRUNC | O_WRONLY | O_APPEND, 0600);
 	if (log_fd < 0)
 		die("cannot create %s", LOG);
@@ -633,8 +670,15 @@ static int cut_cycle(int cycle, int mode, uint64_t *rs, int *switches)
 			(*switches)++;
 		}
 	}
-	if (waitpid(pid, &st, WNOHANG) == pid)
-		die("cycle %d: the workload ended before the cut (status %#x)", cycle, st);
+	if (waitpid(pid, &st, WNOHANG) == pid) {
+		char why[200];
+
+		if (vblk_read_line(WHY, why, sizeof(why)))
+			snprintf(why, sizeof(why), "no failure recorded");
+		die("cycle %d: the workload ended before the cut at %llu ms on the %s "
+		    "path (status %#x: %s)", cycle, (unsigned long long)delay, io_path(),
+		    st, why);
+	}
 	if (host("backend %s power-cut", name))
 		die("cycle %d: the host could not cut the power of %s", cycle, name);
 	end = now_ms() + WORKLOAD_END_S * 1000ULL;
