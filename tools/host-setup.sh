@@ -3,8 +3,9 @@
 #
 # Prepare a Debian 12 host: apt sources for deb-src and bookworm-backports
 # (derived from the machine's own debian.sources, so no mirror name is
-# written anywhere), and the packages the bench needs.  Idempotent: a
-# second run only checks that everything is there.
+# written anywhere), and the packages the bench and the tests need (gdb
+# reads the core of a QEMU that crashed).  Idempotent: a second run only
+# checks that everything is there.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -17,7 +18,8 @@ OURS=/etc/apt/sources.list.d/vblk-adaptive.sources
 BASE_PKGS="build-essential pkg-config ninja-build libglib2.0-dev libfdt-dev
 	python3-venv python3-matplotlib flex bison bzip2 xz-utils zstd cpio
 	busybox-static fio seabios sparse perl udev kmod e2fsprogs fdisk dkms
-	util-linux dpkg-dev dwarves ipxe-qemu btrfs-progs python3-sphinx mmdebstrap"
+	util-linux dpkg-dev dwarves ipxe-qemu btrfs-progs python3-sphinx mmdebstrap
+	gdb"
 # Packages that must come from bookworm-backports, installed one by one
 # (-t bookworm-backports would also upgrade systemd, udev, ...).
 BP_PKGS="meson python3-pycotap"

@@ -347,6 +347,10 @@ def runner(g, state):
     rc = p.wait()
     g.add(rc != 0 and killed and "QEMU was killed by signal 11 (SIGSEGV)" in log,
           "qemu-crash-named", log=log)
+    # ... and where it was: the core is kept and its backtrace printed.
+    g.add(re.search(r"core dump kept in .*\n.*\n.*Program terminated with signal "
+                    r"SIGSEGV.*\n.*#0 ", log) is not None,
+          "qemu-crash-backtrace", log=log)
 
     t0 = time.time()
     rc, log = vmrun(base[:-1] + ["25", "--cmd", "sleep 600"])

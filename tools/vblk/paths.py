@@ -8,7 +8,7 @@ import os
 import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CACHE = os.environ.get("VBLK_CACHE", "/var/cache/vblk-adaptive")
+CACHE = os.path.abspath(os.environ.get("VBLK_CACHE", "/var/cache/vblk-adaptive"))
 
 TOOLS = os.path.join(ROOT, "tools")
 SELFTESTS = os.path.join(ROOT, "selftests")

@@ -7,6 +7,7 @@ import atexit
 import json
 import os
 import re
+import resource
 import select
 import shlex
 import shutil
@@ -57,6 +58,58 @@ def host_lpj():
     return int(float(m.group(1)) * 500000 / 250) if m else None
 
 
+# QEMU's core dumps: where they are kept, how many, for which signals.
+CORES = os.path.join(CACHE, "cores")
+CORES_KEPT = 3
+CORE_SIGNALS = (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL,
+                signal.SIGFPE)
+
+
+def _allow_core():
+    """In the QEMU child: core dumps as large as the hard limit allows
+    (the guest's RAM is left out of them: dump-guest-core=off)."""
+    hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+
+
+def core_report(qemu, workdir, pid, name):
+    """After QEMU died of a signal: the crashing thread's backtrace from
+    its core dump (written into @workdir, QEMU's working directory), and
+    the core kept under CORES (the newest CORES_KEPT) with the binary's
+    path.  Lines for the log; they say why when there is no core."""
+    with open("/proc/sys/kernel/core_pattern") as f:
+        pattern = f.read().strip()
+    if pattern.startswith("|") or "/" in pattern:
+        return [f"no core here: kernel.core_pattern is '{pattern}'"]
+    cores = [c for c in (os.path.join(workdir, "core"),
+                         os.path.join(workdir, f"core.{pid}")) if os.path.exists(c)]
+    if not cores:
+        return [f"no core dump in {workdir} (core_pattern '{pattern}', "
+                f"RLIMIT_CORE {resource.getrlimit(resource.RLIMIT_CORE)[1]})"]
+    keep = os.path.join(CORES, f"{time.strftime('%Y%m%d-%H%M%S')}-{name}-{pid}")
+    os.makedirs(keep)
+    core = os.path.join(keep, "core")
+    shutil.move(cores[0], core)
+    with open(os.path.join(keep, "qemu"), "w") as f:
+        f.write(qemu + "\n")
+    for old in sorted(os.listdir(CORES))[:-CORES_KEPT]:
+        shutil.rmtree(os.path.join(CORES, old), ignore_errors=True)
+    lines = [f"core dump kept in {keep}"]
+    if not shutil.which("gdb"):
+        return lines + ["no gdb to read it"]
+    try:
+        bt = subprocess.run(["gdb", "-batch", "-nx", "-ex", "bt 24", qemu, core],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, timeout=120).stdout
+    except subprocess.TimeoutExpired:
+        return lines + ["gdb did not read it within 120 s"]
+    frames = []
+    for ln in bt.splitlines():      # gdb shows frame 0 before the bt as well
+        if re.match(r"(#\d|Program terminated)", ln) and ln not in frames:
+            frames.append(ln)
+    return lines + ["backtrace of the crashing thread:"] + frames
+
+
 class VM:
     def __init__(self, disks, driver="ours", modparams="", cmd="true",
                  timeout=300, qemu=None, machine="pc", smp=2, mem="1G",
@@ -72,7 +125,9 @@ class VM:
         self.modparams = modparams
         self.cmd = cmd
         self.timeout = timeout
-        self.qemu = qemu or os.path.join(CACHE, "qemu", "build", "qemu-system-x86_64")
+        # Absolute: QEMU runs in the run's directory (see _launch()).
+        self.qemu = os.path.abspath(qemu) if qemu else \
+            os.path.join(CACHE, "qemu", "build", "qemu-system-x86_64")
         self.machine = machine
         self.smp = smp
         self.mem = mem
@@ -181,7 +236,8 @@ class VM:
         if any(d.cls == "vhost" for d in self.disks):
             # vhost-user back ends map guest RAM: it must be a shared memfd.
             machine += ",memory-backend=mem"
-        args = [self.qemu, "-accel", "tcg,thread=multi", "-machine", machine,
+        dump = machine + ",dump-guest-core=off"     # small cores: see core_report()
+        args = [self.qemu, "-accel", "tcg,thread=multi", "-machine", dump,
                 "-cpu", "max", "-smp", str(self.smp), "-m", self.mem,
                 "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                 "-L", self.fw]
@@ -205,8 +261,10 @@ class VM:
         with open(os.path.join(self.workdir, f"qemu{tag}.cmdline"), "w") as f:
             f.write(shlex.join(args) + "\n")
         qlog = open(os.path.join(self.workdir, f"qemu{tag}.log"), "w")
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                stdout=qlog, stderr=subprocess.STDOUT)
+        # In the run's directory, where a core dump of it would land.
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, cwd=self.workdir,
+                                stdout=qlog, stderr=subprocess.STDOUT,
+                                preexec_fn=_allow_core)
         # Wait for the guest's control channel, or without a guest for QMP.
         ctl = socket.socket(socket.AF_UNIX) if self.boot else None
         deadline = time.time() + 30
@@ -388,14 +446,23 @@ class VM:
         self.ctl.sendall((reply + "\n").encode())
 
     def _qemu_end(self):
-        """How the QEMU process ended, naming the signal that killed it."""
+        """How the QEMU process ended, naming the signal that killed it
+        (and, for a crash, where it crashed: core_report())."""
         rc = self.proc.returncode
         if rc is not None and rc < 0:
             try:
                 name = signal.Signals(-rc).name
             except ValueError:
                 name = "an unknown signal"
-            return f"QEMU was killed by signal {-rc} ({name})"
+            end = f"QEMU was killed by signal {-rc} ({name})"
+            if -rc in CORE_SIGNALS:
+                try:
+                    lines = core_report(self.qemu, self.workdir, self.proc.pid,
+                                        os.path.basename(self.workdir))
+                except OSError as exc:
+                    lines = [f"the core dump could not be kept: {exc}"]
+                end += "".join(f"\n# vmrun:   {ln}" for ln in lines)
+            return end
         return f"QEMU exited ({rc})"
 
     def wait(self):
