@@ -3,8 +3,10 @@
 #
 # Build the host QEMU: upstream 10.0.2 (Debian bookworm-backports source
 # package, orig tarball) with host-qemu-patch/*.patch applied by "git am",
-# then tools/qemu-test-patches/*.patch: test-only changes that are not
-# part of the series (e.g. a device knob the tests need).
+# then tools/qemu-test-patches/*.patch: changes that are not part of the
+# series, test-only ones (e.g. a device knob the tests need) and fixes of
+# QEMU 10.0.2 bugs the tests meet that upstream fixed later (each names
+# the upstream commit).
 #
 # The source is kept as a git tree under $VBLK_CACHE/qemu/src with two
 # tags: "pristine" (the tarball as shipped) and "base" (pristine plus a
