@@ -154,6 +154,12 @@ static void file_path(char *buf, size_t len, uint32_t cycle, uint32_t num)
 	snprintf(buf, len, MNT "/d%u/f%u-%u", num % NDIRS, cycle, num);
 }
 
+/* The scratch file written after file @num of @cycle (see scratch()). */
+static void scratch_path(char *buf, size_t len, uint32_t cycle, uint32_t num)
+{
+	snprintf(buf, len, MNT "/d%u/s%u-%u", num % NDIRS, cycle, num);
+}
+
 /*
  * host(): ask the host for an action over the control channel, as
  * vblk_host does; the reply's status (0: done).
@@ -323,7 +329,7 @@ static int scratch(uint32_t cycle, uint32_t num, uint64_t size, void *buf)
 	uint64_t off;
 	int fd, ret = 0;
 
-	snprintf(path, sizeof(path), MNT "/d%u/s%u-%u", num % NDIRS, cycle, num);
+	scratch_path(path, sizeof(path), cycle, num);
 	fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
 	if (fd < 0)
 		return -1;
@@ -343,7 +349,7 @@ static int unlink_scratch(uint32_t cycle, uint32_t num)
 {
 	char path[128];
 
-	snprintf(path, sizeof(path), MNT "/d%u/s%u-%u", num % NDIRS, cycle, num);
+	scratch_path(path, sizeof(path), cycle, num);
 	return unlink(path);
 }
 

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 
-from .paths import BENCH_KO, CACHE, ROOT, feature_bit, kernel_env
+from .paths import BENCH_KO, CACHE, QEMU, ROOT, feature_bit, kernel_env
 from .qmp import QMP
 from .util import reap
 
@@ -126,8 +126,7 @@ class VM:
         self.cmd = cmd
         self.timeout = timeout
         # Absolute: QEMU runs in the run's directory (see _launch()).
-        self.qemu = os.path.abspath(qemu) if qemu else \
-            os.path.join(CACHE, "qemu", "build", "qemu-system-x86_64")
+        self.qemu = os.path.abspath(qemu or QEMU)
         self.machine = machine
         self.smp = smp
         self.mem = mem
