@@ -288,6 +288,22 @@ def backend_faults(g, base):
           "backend-fault-refused", log=log)
 
 
+def signal_qemu(args, tag, sig):
+    """vmrun @args with a guest that sleeps; once it is up, send @sig to its
+    QEMU (tagged @tag).  Returns vmrun's status, its log, and whether the
+    signal was sent."""
+    p = subprocess.Popen([PY, VMRUN] + args + ["--cmd", "echo guest-up; sleep 600"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log, sent = "", False
+    for line in p.stdout:
+        log += line
+        if "guest-up" in line and not sent:
+            for pid in qemu_pids(tag):
+                os.kill(pid, sig)
+                sent = True
+    return p.wait(), log, sent
+
+
 def runner(g, state):
     if not (state.get("qemu-build") and state.get("initramfs")):
         g.add(False, "runner", "QEMU or initramfs missing")
@@ -335,16 +351,7 @@ def runner(g, state):
     backend_faults(g, base)
 
     # QEMU dying under the guest is named, with its signal.
-    p = subprocess.Popen([PY, VMRUN] + base + ["--cmd", "echo guest-up; sleep 600"],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log, killed = "", False
-    for line in p.stdout:
-        log += line
-        if "guest-up" in line and not killed:
-            for pid in qemu_pids(tag):
-                os.kill(pid, signal.SIGSEGV)
-                killed = True
-    rc = p.wait()
+    rc, log, killed = signal_qemu(base, tag, signal.SIGSEGV)
     g.add(rc != 0 and killed and "QEMU was killed by signal 11 (SIGSEGV)" in log,
           "qemu-crash-named", log=log)
     # ... and where it was: the core is kept and its backtrace printed.
@@ -356,6 +363,15 @@ def runner(g, state):
     rc, log = vmrun(base[:-1] + ["25", "--cmd", "sleep 600"])
     g.add(rc != 0 and "timeout after 25 s" in log and time.time() - t0 < 90,
           "timeout-fails", log=log)
+    # ... and leaves what QEMU's vCPUs and threads were doing.
+    g.add(re.search(r"hang report kept in .*\n.*vCPU 0: RIP=\w+ halted=[01] LVTT .*; Timer "
+                    r"(.*\n)*.*backtraces of QEMU's \d+ threads", log) is not None,
+          "timeout-hang-report", log=log)
+    # A QEMU that answers nothing (stopped) still gets its threads' backtraces.
+    rc, log, stopped = signal_qemu(base[:-1] + ["25"], tag, signal.SIGSTOP)
+    g.add(rc != 0 and stopped and re.search(r"QMP did not answer: .*\n.*backtraces of "
+                                            r"QEMU's \d+ threads", log) is not None,
+          "timeout-hang-report-stopped-qemu", log=log)
 
     del os.environ["VBLK_RUN_TAG"]
     left = glob.glob(f"/var/tmp/vblk-run-{tag}-*") + glob.glob(f"/dev/shm/vblk-{tag}-*")

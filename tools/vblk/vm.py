@@ -61,6 +61,9 @@ def host_lpj():
 # QEMU's core dumps: where they are kept, how many, for which signals.
 CORES = os.path.join(CACHE, "cores")
 CORES_KEPT = 3
+# What a guest that timed out left: QEMU's vCPU and thread state.
+HANGS = os.path.join(CACHE, "hangs")
+HANGS_KEPT = 3
 CORE_SIGNALS = (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL,
                 signal.SIGFPE)
 
@@ -70,6 +73,16 @@ def _allow_core():
     (the guest's RAM is left out of them: dump-guest-core=off)."""
     hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
     resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+
+
+def _keep_dir(base, kept, name):
+    """A new directory @name under @base, dated, of which only the newest
+    @kept are left."""
+    keep = os.path.join(base, f"{time.strftime('%Y%m%d-%H%M%S')}-{name}")
+    os.makedirs(keep)
+    for old in sorted(os.listdir(base))[:-kept]:
+        shutil.rmtree(os.path.join(base, old), ignore_errors=True)
+    return keep
 
 
 def core_report(qemu, workdir, pid, name):
@@ -86,14 +99,11 @@ def core_report(qemu, workdir, pid, name):
     if not cores:
         return [f"no core dump in {workdir} (core_pattern '{pattern}', "
                 f"RLIMIT_CORE {resource.getrlimit(resource.RLIMIT_CORE)[1]})"]
-    keep = os.path.join(CORES, f"{time.strftime('%Y%m%d-%H%M%S')}-{name}-{pid}")
-    os.makedirs(keep)
+    keep = _keep_dir(CORES, CORES_KEPT, f"{name}-{pid}")
     core = os.path.join(keep, "core")
     shutil.move(cores[0], core)
     with open(os.path.join(keep, "qemu"), "w") as f:
         f.write(qemu + "\n")
-    for old in sorted(os.listdir(CORES))[:-CORES_KEPT]:
-        shutil.rmtree(os.path.join(CORES, old), ignore_errors=True)
     lines = [f"core dump kept in {keep}"]
     if not shutil.which("gdb"):
         return lines + ["no gdb to read it"]
@@ -473,6 +483,8 @@ class VM:
             left = self.deadline - time.time()
             if left <= 0:
                 print(f"# vmrun: timeout after {self.timeout} s", flush=True)
+                for ln in self.hang_report():
+                    print(f"# vmrun:   {ln}", flush=True)
                 break
             ready, _, _ = select.select([self.ctl], [], [], min(left, 1.0))
             if not ready:
@@ -503,6 +515,60 @@ class VM:
                     if self.echo:
                         print(line, flush=True)
         return status
+
+    def hang_report(self):
+        """At a timeout, before QEMU is stopped: each vCPU's state and
+        local APIC (QMP), every QEMU thread's backtrace (gdb attached)
+        and the guest's whole console, kept under HANGS (the newest
+        HANGS_KEPT).  Lines for the log: where it is kept, and per vCPU
+        its instruction pointer, whether it is halted, and its APIC timer."""
+        if not self.proc or self.proc.poll() is not None:
+            return ["no hang report: QEMU is not running"]
+        keep = _keep_dir(HANGS, HANGS_KEPT,
+                         f"{os.path.basename(self.workdir)}-{self.proc.pid}")
+        for src in self.consoles:
+            shutil.copy(src, keep)
+        lines = [f"hang report kept in {keep}"]
+        try:
+            self.qmp.sock.settimeout(10)    # a QEMU whose main loop hangs
+            cpus = self.qmp.cmd("query-cpus-fast")
+            regs = self.qmp.cmd("human-monitor-command", **{"command-line": "info registers -a"})
+            apics = {c["cpu-index"]: self.qmp.cmd(        # APIC ID = index here
+                "human-monitor-command", **{"command-line": f"info lapic {c['cpu-index']}"})
+                for c in cpus}
+        except (OSError, RuntimeError, ValueError) as exc:
+            lines.append(f"QMP did not answer: {exc}")
+            regs, apics = "", {}
+        finally:
+            self.qmp.sock.settimeout(None)
+        with open(os.path.join(keep, "registers"), "w") as f:
+            f.write(regs)
+        with open(os.path.join(keep, "lapic"), "w") as f:
+            f.write("".join(f"CPU#{i}\n{a}" for i, a in sorted(apics.items())))
+        # "CPU#N" starts each vCPU's dump; RIP and HLT sit on its first lines.
+        for dump in re.split(r"^(?=CPU#\d)", regs, flags=re.M):
+            m = re.match(r"CPU#(\d+)", dump)
+            rip = re.search(r"RIP=(\w+)", dump)
+            hlt = re.search(r"HLT=(\d)", dump)
+            if not (m and rip and hlt):
+                continue
+            timer = [" ".join(ln.split()) for ln in apics.get(int(m.group(1)), "").splitlines()
+                     if ln.split()[:1] in (["LVTT"], ["Timer"])]
+            lines.append(f"vCPU {m.group(1)}: RIP={rip.group(1)} halted={hlt.group(1)}"
+                         f" {'; '.join(timer) or '(no APIC timer lines)'}")
+        if not shutil.which("gdb"):
+            return lines + ["no gdb to take QEMU's backtraces"]
+        try:
+            bt = subprocess.run(["gdb", "-batch", "-nx", "-p", str(self.proc.pid),
+                                 "-ex", "thread apply all bt 16"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, timeout=120).stdout
+        except subprocess.TimeoutExpired:
+            return lines + ["gdb did not attach to QEMU within 120 s"]
+        with open(os.path.join(keep, "backtraces"), "w") as f:
+            f.write(bt)
+        threads = len(re.findall(r"^Thread \d+ ", bt, re.M))
+        return lines + [f"backtraces of QEMU's {threads} threads in {keep}/backtraces"]
 
     def stop(self):
         if self.qmp:
