@@ -365,11 +365,14 @@ def runner(g, state):
           "timeout-fails", log=log)
     # ... and leaves what QEMU's vCPUs and threads were doing.
     g.add(re.search(r"hang report kept in .*\n.*vCPU 0: RIP=\w+ halted=[01] LVTT .*; Timer "
+                    r"(.*\n)*.*vCPU 0: halted=[01] stop=[01] stopped=[01] .*interrupt_request=\w+ "
+                    r"(.*\n)*.*vCPU 1: APIC irr=[0-9a-f]{64} isr=[0-9a-f]{64} timer_expiry=-?\d+ "
+                    r"(.*\n)*.*virtual clock at the attach: about \d+ ns"
                     r"(.*\n)*.*backtraces of QEMU's \d+ threads", log) is not None,
           "timeout-hang-report", log=log)
     # A QEMU that answers nothing (stopped) still gets its threads' backtraces.
     rc, log, stopped = signal_qemu(base[:-1] + ["25"], tag, signal.SIGSTOP)
-    g.add(rc != 0 and stopped and re.search(r"QMP did not answer: .*\n.*backtraces of "
+    g.add(rc != 0 and stopped and re.search(r"QMP did not answer: .*\n(.*\n)*.*backtraces of "
                                             r"QEMU's \d+ threads", log) is not None,
           "timeout-hang-report-stopped-qemu", log=log)
 

@@ -64,6 +64,7 @@ CORES_KEPT = 3
 # What a guest that timed out left: QEMU's vCPU and thread state.
 HANGS = os.path.join(CACHE, "hangs")
 HANGS_KEPT = 3
+VCPUS_GDB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vcpus.gdb")
 CORE_SIGNALS = (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL,
                 signal.SIGFPE)
 
@@ -518,10 +519,12 @@ class VM:
 
     def hang_report(self):
         """At a timeout, before QEMU is stopped: each vCPU's state and
-        local APIC (QMP), every QEMU thread's backtrace (gdb attached)
-        and the guest's whole console, kept under HANGS (the newest
-        HANGS_KEPT).  Lines for the log: where it is kept, and per vCPU
-        its instruction pointer, whether it is halted, and its APIC timer."""
+        local APIC (QMP), then, with gdb attached, each vCPU's run and
+        interrupt state as QEMU holds it (VCPUS_GDB) and every QEMU
+        thread's backtrace, and the guest's whole console, kept under
+        HANGS (the newest HANGS_KEPT).  Lines for the log: where it is
+        kept, per vCPU its instruction pointer, whether it is halted and
+        its APIC timer, and the lines of VCPUS_GDB."""
         if not self.proc or self.proc.poll() is not None:
             return ["no hang report: QEMU is not running"]
         keep = _keep_dir(HANGS, HANGS_KEPT,
@@ -558,15 +561,22 @@ class VM:
                          f" {'; '.join(timer) or '(no APIC timer lines)'}")
         if not shutil.which("gdb"):
             return lines + ["no gdb to take QEMU's backtraces"]
+        # One attach: the vCPUs' state as QEMU holds it (VCPUS_GDB), then
+        # every thread's backtrace, all while the process is stopped.
+        mono = time.monotonic_ns()      # QEMU's host clock, just before the attach
         try:
             bt = subprocess.run(["gdb", "-batch", "-nx", "-p", str(self.proc.pid),
-                                 "-ex", "thread apply all bt 16"],
+                                 "-x", VCPUS_GDB, "-ex", "thread apply all bt 16"],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, timeout=120).stdout
         except subprocess.TimeoutExpired:
             return lines + ["gdb did not attach to QEMU within 120 s"]
         with open(os.path.join(keep, "backtraces"), "w") as f:
             f.write(bt)
+        lines += [ln for ln in bt.splitlines() if re.match(r"vCPU \d+: ", ln)]
+        offset = re.search(r"^virtual clock: host monotonic \+ (-?\d+) ns \(ticking 1\)", bt, re.M)
+        if offset:
+            lines.append(f"virtual clock at the attach: about {mono + int(offset.group(1))} ns")
         threads = len(re.findall(r"^Thread \d+ ", bt, re.M))
         return lines + [f"backtraces of QEMU's {threads} threads in {keep}/backtraces"]
 
