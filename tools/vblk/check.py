@@ -364,11 +364,14 @@ def runner(g, state):
     g.add(rc != 0 and "timeout after 25 s" in log and time.time() - t0 < 90,
           "timeout-fails", log=log)
     # ... and leaves what QEMU's vCPUs and threads were doing.
-    g.add(re.search(r"hang report kept in .*\n.*vCPU 0: RIP=\w+ halted=[01] LVTT .*; Timer "
+    g.add(re.search(r"hang report kept in .*\n(.*\n)*.*vCPU 0: RIP=\w+ halted=[01] LVTT .*; Timer "
                     r"(.*\n)*.*vCPU 0: halted=[01] stop=[01] stopped=[01] .*interrupt_request=\w+ "
                     r"(.*\n)*.*vCPU 1: APIC irr=[0-9a-f]{64} isr=[0-9a-f]{64} timer_expiry=-?\d+ "
                     r"(.*\n)*.*virtual clock at the attach: about \d+ ns"
-                    r"(.*\n)*.*backtraces of QEMU's \d+ threads", log) is not None,
+                    r"(.*\n)*.*ttyS1: ier=\w+ iir=\w+ lsr=\w+ "
+                    r"(.*\n)*.*backtraces of QEMU's \d+ threads"
+                    r"(.*\n)*.*the guest's SysRq answers \(w \d+ lines, l \d+ lines, t \d+ lines\)",
+                    log) is not None and "no host action was asked for" in log,
           "timeout-hang-report", log=log)
     # A QEMU that answers nothing (stopped) still gets its threads' backtraces.
     rc, log, stopped = signal_qemu(base[:-1] + ["25"], tag, signal.SIGSTOP)
@@ -586,6 +589,11 @@ def guest_tests(g, state, args, tests, timeout):
             pending.append(line[2:])
     rc = p.wait()
     names = [t.split(":")[0] for t in tests]     # NAME:TIMEOUT
+    if any(t not in seen for t in names):
+        # what the unfinished test had said (the runner's lines are out)
+        said = [ln for ln in pending if not ln.startswith(("# vmrun:", "#   "))]
+        for ln in said[-40:]:
+            g.comment(ln)
     for t in names:
         if t not in seen:
             g.add(False, t, "no result (guest died or timed out)")

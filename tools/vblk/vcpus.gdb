@@ -4,8 +4,10 @@
 # decides whether it runs (halted, stop/stopped, queued work) and whether
 # it takes an interrupt (interrupt_request, EFLAGS/hflags2, its local
 # APIC's IRR/ISR and timer), then what the virtual clock the timer runs
-# on adds to the host's monotonic clock.  Nothing here calls into QEMU:
-# a hung process may hold the locks such a call would take.
+# on adds to the host's monotonic clock, then the serial ports the guest
+# talks through (ttyS0 the console, ttyS1 the runner's control channel)
+# and the IOAPIC pins of their interrupts (4 and 3).  Nothing here calls
+# into QEMU: a hung process may hold the locks such a call would take.
 set pagination off
 set $c = cpus_queue.tqh_first
 while $c
@@ -16,3 +18,11 @@ while $c
   set $c = $c->node.tqe_next
 end
 printf "virtual clock: host monotonic + %ld ns (ticking %d)\n", timers_state.cpu_clock_offset, timers_state.cpu_ticks_enabled
+set $i = 0
+while $i < num_serial_hds
+  set $u = (SerialState *) serial_hds[$i]->be->opaque
+  printf "ttyS%d: ier=%#x iir=%#x lsr=%#x mcr=%#x fcr=%#x thr_ipending=%d tsr_retry=%u watch_tag=%u timeout_ipending=%d recv_fifo=%u xmit_fifo=%u\n", $i, $u->ier, $u->iir, $u->lsr, $u->mcr, $u->fcr, $u->thr_ipending, $u->tsr_retry, $u->watch_tag, $u->timeout_ipending, $u->recv_fifo.num, $u->xmit_fifo.num
+  set $i = $i + 1
+end
+set $o = ioapics[0]
+printf "IOAPIC: irr=%#x pin 3: %#lx level=%d, pin 4: %#lx level=%d\n", $o->irr, $o->ioredtbl[3], $o->irq_level[3], $o->ioredtbl[4], $o->irq_level[4]

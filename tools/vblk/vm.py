@@ -64,6 +64,7 @@ CORES_KEPT = 3
 # What a guest that timed out left: QEMU's vCPU and thread state.
 HANGS = os.path.join(CACHE, "hangs")
 HANGS_KEPT = 3
+HOST_LOG_SHOWN = 6
 VCPUS_GDB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vcpus.gdb")
 CORE_SIGNALS = (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL,
                 signal.SIGFPE)
@@ -160,6 +161,11 @@ class VM:
         self.consoles = []
         self.migrations = 0
         self.output = []
+        # (seconds since start, request, reply status) of each host action,
+        # and the guest's output not yet ended by a newline: for a hang report
+        self.host_log = []
+        self.partial = b""
+        self.console_mark = None    # where guest_sysrq() began on the last console
         self.splats = []
         tag = os.environ.get("VBLK_RUN_TAG", "")
         self.workdir = tempfile.mkdtemp(prefix=f"vblk-run-{tag + '-' if tag else ''}",
@@ -325,7 +331,8 @@ class VM:
         self.blockdevs = [disk.setup(self.workdir, self.runid) for disk in self.disks]
         self.proc, self.ctl, self.qmp, self.qemu_log = self._launch("")
         self.console = self.consoles[0] if self.boot else None
-        self.deadline = time.time() + self.timeout
+        self.started = time.time()
+        self.deadline = self.started + self.timeout
 
     def migrate(self, device_props=None, timeout=120):
         """Live-migrate the guest to a new QEMU process on the same storage
@@ -403,6 +410,7 @@ class VM:
         return self.qmp.cmd("qom-get", path=path, property="media-info")
 
     def _host_action(self, line):
+        t = time.time() - self.started
         action, _, rest = line.partition(" ")
         try:
             if action == "qmp":
@@ -454,6 +462,7 @@ class VM:
         except Exception as exc:        # reported to the guest, which fails
             reply = f"VBLK-HOST-REPLY 1 {json.dumps(str(exc))}"
         self.ctl.sendall((reply + "\n").encode())
+        self.host_log.append((t, line, reply.split()[1]))
 
     def _qemu_end(self):
         """How the QEMU process ended, naming the signal that killed it
@@ -483,6 +492,7 @@ class VM:
         while status is None:
             left = self.deadline - time.time()
             if left <= 0:
+                self.partial = buf
                 print(f"# vmrun: timeout after {self.timeout} s", flush=True)
                 for ln in self.hang_report():
                     print(f"# vmrun:   {ln}", flush=True)
@@ -520,18 +530,39 @@ class VM:
     def hang_report(self):
         """At a timeout, before QEMU is stopped: each vCPU's state and
         local APIC (QMP), then, with gdb attached, each vCPU's run and
-        interrupt state as QEMU holds it (VCPUS_GDB) and every QEMU
-        thread's backtrace, and the guest's whole console, kept under
-        HANGS (the newest HANGS_KEPT).  Lines for the log: where it is
-        kept, per vCPU its instruction pointer, whether it is halted and
-        its APIC timer, and the lines of VCPUS_GDB."""
+        interrupt state and the serial ports' as QEMU holds them
+        (VCPUS_GDB) and every QEMU thread's backtrace, then what the
+        guest's kernel says of its tasks (guest_sysrq()), and the guest's
+        whole console, kept under HANGS (the newest HANGS_KEPT).  Lines
+        for the log: where it is kept, the last host actions and any
+        output the guest did not end, per vCPU its instruction pointer,
+        whether it is halted and its APIC timer, the lines of VCPUS_GDB
+        and what the guest answered."""
         if not self.proc or self.proc.poll() is not None:
             return ["no hang report: QEMU is not running"]
         keep = _keep_dir(HANGS, HANGS_KEPT,
                          f"{os.path.basename(self.workdir)}-{self.proc.pid}")
+        lines = [f"hang report kept in {keep}"]
+        lines += [f"host action at {t:.0f} s: {req[:100]} (reply {rc})"
+                  for t, req, rc in self.host_log[-HOST_LOG_SHOWN:]]
+        if not self.host_log:
+            lines.append("no host action was asked for")
+        if self.partial:
+            lines.append(f"guest output without its newline: "
+                         f"{self.partial[-200:].decode(errors='replace')!r}")
+        state, qmp_answered = self._qemu_state(keep)
+        lines += state
+        if qmp_answered:
+            lines += self.guest_sysrq()
         for src in self.consoles:
             shutil.copy(src, keep)
-        lines = [f"hang report kept in {keep}"]
+        return lines
+
+    def _qemu_state(self, keep):
+        """hang_report()'s QMP and gdb part: its lines, and whether QMP
+        answered."""
+        lines = []
+        qmp_answered = True
         try:
             self.qmp.sock.settimeout(10)    # a QEMU whose main loop hangs
             cpus = self.qmp.cmd("query-cpus-fast")
@@ -542,6 +573,7 @@ class VM:
         except (OSError, RuntimeError, ValueError) as exc:
             lines.append(f"QMP did not answer: {exc}")
             regs, apics = "", {}
+            qmp_answered = False
         finally:
             self.qmp.sock.settimeout(None)
         with open(os.path.join(keep, "registers"), "w") as f:
@@ -560,7 +592,7 @@ class VM:
             lines.append(f"vCPU {m.group(1)}: RIP={rip.group(1)} halted={hlt.group(1)}"
                          f" {'; '.join(timer) or '(no APIC timer lines)'}")
         if not shutil.which("gdb"):
-            return lines + ["no gdb to take QEMU's backtraces"]
+            return lines + ["no gdb to take QEMU's backtraces"], qmp_answered
         # One attach: the vCPUs' state as QEMU holds it (VCPUS_GDB), then
         # every thread's backtrace, all while the process is stopped.
         mono = time.monotonic_ns()      # QEMU's host clock, just before the attach
@@ -570,15 +602,63 @@ class VM:
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, timeout=120).stdout
         except subprocess.TimeoutExpired:
-            return lines + ["gdb did not attach to QEMU within 120 s"]
+            return lines + ["gdb did not attach to QEMU within 120 s"], qmp_answered
         with open(os.path.join(keep, "backtraces"), "w") as f:
             f.write(bt)
         lines += [ln for ln in bt.splitlines() if re.match(r"vCPU \d+: ", ln)]
         offset = re.search(r"^virtual clock: host monotonic \+ (-?\d+) ns \(ticking 1\)", bt, re.M)
         if offset:
             lines.append(f"virtual clock at the attach: about {mono + int(offset.group(1))} ns")
+        lines += [ln for ln in bt.splitlines() if re.match(r"(ttyS\d+|IOAPIC): ", ln)]
         threads = len(re.findall(r"^Thread \d+ ", bt, re.M))
-        return lines + [f"backtraces of QEMU's {threads} threads in {keep}/backtraces"]
+        return lines + [f"backtraces of QEMU's {threads} threads in {keep}/backtraces"], qmp_answered
+
+    # Magic SysRq keys a hang report sends, each with the line the guest's
+    # kernel starts its answer with (tools/guest/init enables them all).
+    SYSRQ = (("w", "sysrq: Show Blocked State"),
+             ("l", "sysrq: Show backtrace of all active CPUs"),
+             ("t", "sysrq: Show State"))
+
+    def guest_sysrq(self, wait=30, quiet=3):
+        """Ask the guest's kernel, with Magic SysRq keys pressed on its
+        PS/2 keyboard, for its blocked tasks, its CPUs' backtraces and
+        every task's state (SYSRQ), onto its console; wait until the
+        console has been quiet for @quiet s after the last answer began,
+        at most @wait s.  Returns lines for the log; the console's size
+        before is kept in self.console_mark for the console tail."""
+        console = self.consoles[-1]
+        self.console_mark = os.path.getsize(console)
+        try:
+            self.qmp.sock.settimeout(10)
+            for key, _ in self.SYSRQ:
+                self.qmp.cmd("human-monitor-command",
+                             **{"command-line": f"sendkey alt-sysrq-{key}"})
+        except (OSError, RuntimeError, ValueError) as exc:
+            return [f"no SysRq sent: {exc}"]
+        finally:
+            self.qmp.sock.settimeout(None)
+        start = time.time()
+        size, since = self.console_mark, start
+        while time.time() - start < wait:
+            time.sleep(0.5)
+            now = os.path.getsize(console)
+            if now != size:
+                size, since = now, time.time()
+            with open(console, "rb") as f:
+                f.seek(self.console_mark)
+                text = f.read().decode(errors="replace")
+            if self.SYSRQ[-1][1] in text and time.time() - since >= quiet:
+                break
+        # Each answer: the lines from its first line to the next answer's.
+        starts = sorted((text.find(first), key) for key, first in self.SYSRQ
+                        if first in text)
+        if not starts:
+            return [f"the guest answered no SysRq within {wait} s"]
+        ends = [pos for pos, _ in starts[1:]] + [len(text)]
+        counts = [f"{key} {text[pos:end].count(chr(10))} lines"
+                  for (pos, key), end in zip(starts, ends)]
+        return [f"the guest's SysRq answers ({', '.join(counts)}) are in its console, "
+                f"from byte {self.console_mark}"]
 
     def stop(self):
         if self.qmp:
@@ -640,9 +720,10 @@ class VM:
                 for ln in self.splats[:40]:
                     print(f"#   {ln}", flush=True)
             if status is None and self.consoles:
-                with open(self.consoles[-1], errors="replace") as f:
-                    tail = f.read().splitlines()[-30:]
-                print("# vmrun: guest console tail:", flush=True)
+                with open(self.consoles[-1], "rb") as f:
+                    tail = f.read(self.console_mark).decode(errors="replace").splitlines()[-30:]
+                print("# vmrun: guest console tail"
+                      f"{' (before SysRq)' if self.console_mark else ''}:", flush=True)
                 for ln in tail:
                     print(f"#   {ln}", flush=True)
             elif status != 0:
