@@ -350,6 +350,21 @@ def runner(g, state):
 
     backend_faults(g, base)
 
+    # What the guest writes while it migrates reaches the runner whole and
+    # in order: a writer ticks on the control channel from before the
+    # migration to after it (part of it on the source while its memory is
+    # copied), then says how many ticks it wrote.
+    ticker = (". ./test_common.sh; "
+              "(i=0; while [ ! -e /tmp/stop ]; do i=$((i + 1)); echo tick $i; sleep 0.01; done; "
+              "echo ticks $i) & sleep 1; vblk_host migrate >/dev/null; rc=$?; "
+              "sleep 1; touch /tmp/stop; wait; exit $rc")
+    rc, log = vmrun(base + ["--cmd", ticker])
+    total = re.search(r"^ticks (\d+)$", log, re.M)
+    ticks = re.findall(r"^tick (\d+)$", log, re.M)
+    g.add(rc == 0 and total is not None and int(total.group(1)) > 100 and
+          ticks == [str(i) for i in range(1, int(total.group(1)) + 1)],
+          "output-across-migration-kept", log=log)
+
     # QEMU dying under the guest is named, with its signal.
     rc, log, killed = signal_qemu(base, tag, signal.SIGSEGV)
     g.add(rc != 0 and killed and "QEMU was killed by signal 11 (SIGSEGV)" in log,

@@ -162,7 +162,8 @@ class VM:
         self.migrations = 0
         self.output = []
         # (seconds since start, request, reply status) of each host action,
-        # and the guest's output not yet ended by a newline: for a hang report
+        # for a hang report; the guest's output not yet ended by a newline
+        # (wait() splits it into lines, migrate() adds what the source had)
         self.host_log = []
         self.partial = b""
         self.console_mark = None    # where guest_sysrq() began on the last console
@@ -383,8 +384,20 @@ class VM:
         except RuntimeError:
             pass
         self.qmp.close()
-        self.ctl.close()
         reap(self.proc, 30)
+        # The guest ran on the source while its memory was copied, and what
+        # it wrote to the control channel then reached the source's socket
+        # unread (wait() is in this host action): keep it, in order, before
+        # anything from the destination.  The source has exited: the socket
+        # ends where its data does.
+        self.ctl.settimeout(10)
+        try:
+            while data := self.ctl.recv(65536):
+                self.partial += data
+        except OSError as exc:
+            print(f"# vmrun: the source's control channel after the migration: {exc}",
+                  flush=True)
+        self.ctl.close()
         self.qemu_log.close()
         self.proc, self.ctl, self.qmp, self.qemu_log = proc, ctl, qmp, qlog
         return info
@@ -487,12 +500,10 @@ class VM:
     def wait(self):
         """Stream the guest's output until VBLK-EXIT; return its status
         (None when the guest died or timed out)."""
-        buf = b""
         status = None
         while status is None:
             left = self.deadline - time.time()
             if left <= 0:
-                self.partial = buf
                 print(f"# vmrun: timeout after {self.timeout} s", flush=True)
                 for ln in self.hang_report():
                     print(f"# vmrun:   {ln}", flush=True)
@@ -513,9 +524,10 @@ class VM:
                     end = ""
                 print(f"# vmrun: guest control channel closed{end}", flush=True)
                 break
-            buf += data
-            while b"\n" in buf:
-                raw, buf = buf.split(b"\n", 1)
+            self.partial += data
+            # (a host action may add to self.partial: migrate())
+            while b"\n" in self.partial:
+                raw, self.partial = self.partial.split(b"\n", 1)
                 line = raw.decode(errors="replace").rstrip("\r")
                 if line.startswith("VBLK-EXIT "):
                     status = int(line.split()[1])
