@@ -4,17 +4,18 @@
 # Commands the device does not complete (the pattern of blktests
 # block/011): with the disk's timeout at a few seconds, fio writes and
 # verifies while PCI bus mastering is turned off and, a few seconds later,
-# on again, through the device's config space.  QEMU's virtio-pci stops
-# the device when bus mastering goes off and leaves it stopped (its
-# DRIVER_OK status cleared) when it comes back: without a timeout handler
-# the I/O never completes.  In this order:
+# on again, through the device's config space.  QEMU's virtio-pci
+# disables the device when bus mastering goes off: the commands it had
+# taken never complete, even once bus mastering is back, and it takes no
+# new one until then.  Without a timeout handler the I/O that was in
+# flight never completes.  In this order:
 #
 # - parked: on a slow device with a small ring and many tags, commands
 #   wait parked for longer than the timeout, on each path: only the
 #   device's time counts, so no reset may happen;
 # - suspended: a suspend begins while the device is stopped, on each path
 #   of the bio-capable disk: the freeze drains the disk, which needs the
-#   timeout's reset, and must complete;
+#   timeouts, and must complete;
 # - stall: on a plain disk (request path, queue/io_timeout) and on a
 #   bio-capable one on each path (vdX/io_timeout), the driver must reset
 #   the device (counted in debugfs, logged), fio must end within a bound
@@ -280,27 +281,60 @@ parked() {
 	ktap_log "$tag: reads waited up to $lat ms (timeout $timeout_ms ms), no reset"
 }
 
-# suspended PATH: the device stops under verified I/O (bus mastering off
-# and on again: QEMU leaves it stopped) and a suspend (pm_test=devices)
-# begins at once.  The driver's freeze drains the disk, which needs the
-# timeout's reset; the suspend must complete and the I/O go on, verified
-# (or end with EIO only), with at least one reset.
+# reads_inflight FILE...: a read is in flight in one of these inflight
+# files.
+reads_inflight() {
+	local f r w
+	for f in "$@"; do
+		read -r r w <"$f" || continue
+		[ "$r" = 0 ] || return 0
+	done
+	return 1
+}
+
+# suspended PATH: the device stops under verified I/O and a suspend
+# (pm_test=devices) begins while it is stopped.  Bus mastering stays off
+# until the suspend has ended: what the device had taken is lost, and it
+# takes nothing new, so a command is sure to be stuck only while bus
+# mastering is off (the writer, at 100 writes a second of far less than
+# 10 ms each, need not have one in flight; a command submitted while it
+# is off is taken at the next notification after it is on again).  So
+# the test submits its own command once bus mastering is off, an
+# asynchronous read (a task waiting for it stays freezable), and
+# suspends once it is in flight.  The driver's freeze drains the disk:
+# the read times out, the reset cannot bring back a device without bus
+# mastering, the read times out again and ends with EIO (on a host slow
+# enough to take the timeouts before the freeze, they come first).  The
+# suspend must complete with at least one reset, the read must end with
+# EIO, and the writer verified or with EIO only.
 suspended() {
-	local path=$1 before
+	local path=$1 before rpid rc
 	prepare capable "$path"
 	before=$(resets "$vd")
 	writer
 	master "$pcidir" off || fail "$tag: bus mastering does not go off"
-	master "$pcidir" on || fail "$tag: bus mastering does not come back"
+	fio --name=stuck --filename="$dev" --direct=1 --ioengine=libaio \
+	    --iodepth=1 --rw=read --bs=4k --size=4k \
+	    --output=/tmp/vblk_stuck.out >/tmp/vblk_stuck.err 2>&1 &
+	rpid=$!
+	vblk_wait 60 "$tag: a read in flight on the stopped device" \
+		reads_inflight $(vblk_inflight_files "$sys")
 	echo devices >/sys/power/pm_test || fail "cannot set pm_test"
 	if ! echo freeze >/sys/power/state; then
 		echo none >/sys/power/pm_test
 		fail "$tag: suspend with the device stopped failed"
 	fi
 	echo none >/sys/power/pm_test
+	master "$pcidir" on || fail "$tag: bus mastering does not come back"
 	reset_after "$vd" "$before" ||
 		fail "$tag: suspended and resumed without resetting the stopped device"
 	ktap_log "$tag: suspended and resumed with the device stopped, $(( $(resets "$vd") - before )) reset(s)"
+	vblk_wait 120 "$tag: the read to end after the suspend" vblk_exited $rpid
+	wait $rpid
+	rc=$?
+	[ $rc -ne 0 ] && only_eio /tmp/vblk_stuck.out /tmp/vblk_stuck.err ||
+		{ cat /tmp/vblk_stuck.out /tmp/vblk_stuck.err
+		  fail "$tag: the stuck read ended ($rc) other than with EIO"; }
 	writer_end suspend any
 }
 
