@@ -22,6 +22,37 @@ restore() {
 		echo 1 >"$c" && echo "# restored after $1: ${c%/online} online"
 	done
 }
+
+# leftovers MARK OWN: kill every process whose environment holds the
+# variable MARK (NAME=VALUE, matched whole: the entries end with NULs),
+# what a test started and left behind, killed at its timeout or not, and
+# name them.  Such a process may hold the test's output pipe, and the
+# runner would wait for it for ever.  The process whose command line is
+# OWN is the runner's own (busybox timeout's watchdog, which would end by
+# itself within a second): killed without a word.  A few rounds, for a
+# process that forks as it is killed.
+leftovers() {
+	local round f p cmd killed=
+	for round in 1 2 3 4 5; do
+		p=
+		for f in $(grep -lzxF "$1" /proc/[0-9]*/environ 2>/dev/null); do
+			p=${f#/proc/}
+			p=${p%/environ}
+			cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)
+			case "$killed " in
+			*" $p("*) ;;
+			*) [ "$cmd" = "$2 " ] ||
+				killed="$killed $p($(cat "/proc/$p/comm" 2>/dev/null))" ;;
+			esac
+			kill -KILL "$p" 2>/dev/null
+		done
+		[ -n "$p" ] || break
+		sleep 0.2
+	done
+	[ -z "$killed" ] || echo "killed what the test left behind:$killed"
+	[ -z "$p" ] || echo "still there after $round rounds of SIGKILL: $p and maybe more"
+}
+
 default_timeout=$(sed -n 's/^timeout=//p' settings)
 
 echo "TAP version 13"
@@ -40,7 +71,11 @@ for t in "$@"; do
 		continue
 	fi
 	rcfile=/tmp/.rc.$$
-	{ timeout -s KILL "$timeout" "./$t" 2>&1; echo $? >"$rcfile"; } |
+	# Everything the test starts inherits the mark.
+	mark=VBLK_SELFTEST=$$.$n
+	{ env "$mark" timeout -s KILL "$timeout" "./$t" 2>&1
+	  echo $? >"$rcfile"
+	  leftovers "$mark" "timeout -s KILL $timeout ./$t"; } |
 		while IFS= read -r line; do echo "# $line"; done
 	rc=$(cat "$rcfile")
 	case $rc in

@@ -325,6 +325,20 @@ def runner(g, state):
           and re.search(r"^ok 1 ", log, re.M) is not None,
           "failing-selftest-fails", log=log)
 
+    # A test that leaves a child holding its output: the in-guest runner
+    # kills it, after a test that passed as after one killed at its
+    # timeout, and goes on to the next test before the run's timeout.
+    left = os.path.join(TOOLS, "tests", "leaves_child.sh")
+    rc, log = vmrun(base + ["--file", f"{left}:/selftests/leaves_child_ok.sh",
+                            "--file", f"{left}:/selftests/leaves_child.sh",
+                            "--selftests", "leaves_child_ok.sh leaves_child.sh:15 boot.sh"])
+    killed = re.findall(r"^# killed what the test left behind:( \d+\(sleep\))+$", log, re.M)
+    g.add(rc != 0 and re.search(r"^ok 1 selftests: vblk: leaves_child_ok\.sh$", log, re.M)
+          and re.search(r"^not ok 2 selftests: vblk: leaves_child\.sh # TIMEOUT 15s$", log, re.M)
+          and re.search(r"^ok 3 ", log, re.M) and len(killed) == 2
+          and "still there" not in log and "timeout after" not in log,
+          "leftover-child-killed", log=log)
+
     ko = os.path.join(TOOLS, "tests", "vmrun-warn", "vmrun_warn.ko")
     rc, log = vmrun(base + ["--file", ko, "--cmd", "insmod /vblk/files/vmrun_warn.ko"])
     g.add(rc != 0 and "reported problems" in log and "WARNING:" in log,

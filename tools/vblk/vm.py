@@ -650,7 +650,7 @@ class VM:
         finally:
             self.qmp.sock.settimeout(None)
         start = time.time()
-        size, since = self.console_mark, start
+        size, since, text = self.console_mark, start, ""
         while time.time() - start < wait:
             time.sleep(0.5)
             now = os.path.getsize(console)
