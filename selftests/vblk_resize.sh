@@ -30,11 +30,11 @@ for p in $paths; do
 	    --ioengine=libaio --direct=1 --time_based --runtime=4 --size=8M \
 	    --output=/tmp/vblk_resize.fio >/dev/null 2>&1 &
 	fiopid=$!
-	vblk_wait 10 "$p: fio's I/O in flight" vblk_busy $(vblk_inflight_files "$sys")
+	vblk_wait 60 "$p: fio's I/O in flight" vblk_busy $(vblk_inflight_files "$sys")
 	vblk_host qmp "{\"execute\": \"block_resize\", \"arguments\": {\"node-name\": \"n-$name\", \"size\": $new}}" >/dev/null ||
 		fail "$p: block_resize failed"
-	vblk_until 10 sized $((new / 512)) ||
-		fail "$p: size is $(cat "$sys/size") after 10 s, expected $((new / 512))"
+	vblk_until 60 sized $((new / 512)) ||
+		fail "$p: size is $(cat "$sys/size") after 60 s, expected $((new / 512))"
 	wait $fiopid || fail "$p: fio failed during the resize"
 	grep -q "err= 0" /tmp/vblk_resize.fio || fail "$p: fio reported errors"
 
