@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # In-guest runner: run the named selftests, one KTAP result line each,
-# their own output nested as "# " lines.  Exit status 4 means skip.  A
-# test named NAME:SECONDS runs with that timeout instead of the one in
-# settings.
+# their own output nested as "# " lines, then how long each took.  Exit
+# status 4 means skip.  A test named NAME:SECONDS runs with that timeout
+# instead of the one in settings.
 cd "$(dirname "$0")" || exit 1
 
 # restore: after a test killed at its timeout (SIGKILL: its EXIT trap
@@ -73,11 +73,13 @@ for t in "$@"; do
 	rcfile=/tmp/.rc.$$
 	# Everything the test starts inherits the mark.
 	mark=VBLK_SELFTEST=$$.$n
+	start=$(date +%s)
 	{ env "$mark" timeout -s KILL "$timeout" "./$t" 2>&1
 	  echo $? >"$rcfile"
 	  leftovers "$mark" "timeout -s KILL $timeout ./$t"; } |
 		while IFS= read -r line; do echo "# $line"; done
 	rc=$(cat "$rcfile")
+	echo "# $t took $(($(date +%s) - start)) s of its $timeout s"
 	case $rc in
 	0) echo "ok $n selftests: vblk: $t" ;;
 	4) echo "ok $n selftests: vblk: $t # SKIP" ;;

@@ -103,6 +103,14 @@ class Declarations(unittest.TestCase):
         self.assertEqual([(n, t) for n, _, t in vmtests.guests(self.dir)],
                          [("g1", ["a.sh:600"]), ("g2", ["b.sh", "a.sh:600"])])
 
+    def test_a_guest_has_the_time_of_its_tests_and_a_boot(self):
+        self.write("settings", "timeout=45\n")
+        self.assertEqual(vmtests.run_limit(self.dir, ["a.sh:600", "b.sh", "c"]),
+                         vmtests.BOOT_SECONDS + 600 + 45 + 45)
+        self.write("settings", "# nothing\n")
+        with self.assertRaisesRegex(vmtests.DeclError, "no timeout="):
+            vmtests.run_limit(self.dir, ["b.sh"])
+
     def test_bad_timeouts_are_refused(self):
         for words in ("", "0", "x", "10 20", "3601", "-5"):
             self.write("t.sh", f"# vmtest timeout {words}\n")

@@ -596,14 +596,18 @@ def guest_tests(g, state, args, tests, timeout):
         for t in tests:
             g.add(False, t, f"{module} did not build")
         return
+    # The host's limit comes after those of the tests in the guest.
+    timeout = max(timeout, vmtests.run_limit(SELFTESTS, tests))
     p = subprocess.Popen([PY, VMRUN, "--timeout", str(timeout)] + args +
                          ["--selftests", " ".join(tests)],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = {}
     pending = []
+    took = ""
     for line in p.stdout:
         line = line.rstrip("\n")
         m = re.match(r"^(ok|not ok) (\d+) selftests: vblk: (\S+)(.*)$", line)
+        tk = re.match(r"^# \S+ took (\d+ s of its \d+ s)$", line)
         if m:
             ok = m.group(1) == "ok"
             directive = m.group(4).split("#", 1)[1].strip() if "#" in m.group(4) else ""
@@ -613,7 +617,10 @@ def guest_tests(g, state, args, tests, timeout):
                 g.comment(ln)
             pending = []
             seen[m.group(3)] = ok
-            g.add(ok, m.group(3), directive)
+            g.add(ok, m.group(3), directive or took)
+            took = ""
+        elif tk:
+            took = tk.group(1)
         elif line.startswith("# vmrun:") or line.startswith("#   "):
             g.comment(line[2:])
             pending.append(line)
@@ -637,7 +644,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--only", help="run only groups whose name contains this "
                     "(several: separated by commas)")
-    ap.add_argument("--timeout", type=int, default=600, help="per guest run, seconds")
+    ap.add_argument("--timeout", type=int, default=600, help="per guest run, seconds, at least (a guest gets "
+                    "the limits of its tests and the time of a boot if more)")
     opts = ap.parse_args()
 
     start = time.time()

@@ -157,6 +157,29 @@ def declared(selftests):
             for name, (args, tests) in sorted(guests.items())]
 
 
+# What a guest needs besides its tests: boot, module, udev, power-off.
+BOOT_SECONDS = 180
+
+
+def default_timeout(selftests):
+    """The limit of a test that declares none: selftests/settings'
+    timeout= (the guest's runner reads the same file)."""
+    with open(os.path.join(selftests, "settings"), encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("timeout="):
+                return int(line.split("=", 1)[1])
+    raise DeclError(f"{selftests}/settings: no timeout=")
+
+
+def run_limit(selftests, tests):
+    """The longest a guest running @tests (NAME or NAME:SECONDS, as
+    guests() gives them) may take: BOOT_SECONDS and each test's limit.
+    A test that hangs is stopped by its own limit, named, before the
+    host's."""
+    default = default_timeout(selftests)
+    return BOOT_SECONDS + sum(int(t.split(":")[1]) if ":" in t else default for t in tests)
+
+
 def guests(selftests):
     """Every guest make check boots, as declared by the tests in directory
     SELFTESTS: [(name, args, [tests])], sorted by name.  A disk vmrun would
