@@ -7,8 +7,8 @@
 # on again, through the device's config space.  QEMU's virtio-pci
 # disables the device when bus mastering goes off: the commands it had
 # taken never complete, even once bus mastering is back, and it takes no
-# new one until then.  Without a timeout handler the I/O that was in
-# flight never completes.  In this order:
+# new one until it is back and notified again.  Without a timeout
+# handler the I/O that was in flight never completes.  In this order:
 #
 # - parked: on a slow device with a small ring and many tags, commands
 #   wait parked for longer than the timeout, on each path: only the
@@ -20,7 +20,10 @@
 #   bio-capable one on each path (vdX/io_timeout), the driver must reset
 #   the device (counted in debugfs, logged), fio must end within a bound
 #   with its data verified or with I/O errors (EIO) only, and the disk
-#   must take verified I/O again afterwards; then the same with bus
+#   must take verified I/O again afterwards (nothing notifies the device
+#   once bus mastering is back: fio, at its rate, waits for what it has
+#   in flight before it writes again, and udev's events wait, so what
+#   fio wrote while it was off stays untaken too); then the same with bus
 #   mastering off for five timeouts: a reset cannot bring the device back
 #   meanwhile, so what was in flight times out a second time and must end
 #   with EIO;
@@ -47,10 +50,21 @@ vblk_require ours fio dd od /sys/power/pm_test
 vblk_debugfs
 
 # udev's probes (of a disk that changed path or was written and closed)
-# read the disk: held while a test needs the reads in flight to be its own.
+# read the disk: held while a case needs the I/O to be its own.
 udev=0
 [ "$VBLK_UDEV" = 1 ] && command -v udevadm >/dev/null && udev=1
 trap '[ $udev = 0 ] || udevadm control --start-exec-queue' EXIT
+
+# udev_hold: udev's events wait, once those already queued are done.
+udev_hold() {
+	[ $udev = 1 ] || return 0
+	udevadm settle --timeout=60 || fail "$tag: udev did not settle in 60 s"
+	udevadm control --stop-exec-queue
+}
+
+udev_release() {
+	[ $udev = 0 ] || udevadm control --start-exec-queue
+}
 
 # Timeout of the test's disks, in ms
 timeout_ms=4000
@@ -184,6 +198,7 @@ stall() {
 	prepare "$name" "$path"
 	before=$(resets "$vd")
 	logs=$(logged "$msg")
+	udev_hold
 	writer
 	master "$pcidir" off || fail "$tag: bus mastering does not go off"
 	ktap_log "$tag: bus mastering off for ${off_secs} s under I/O"
@@ -191,6 +206,7 @@ stall() {
 	master "$pcidir" on || fail "$tag: bus mastering does not come back"
 
 	vblk_wait 120 "$tag: a device reset" reset_after "$vd" "$before"
+	udev_release
 	ktap_log "$tag: $(( $(resets "$vd") - before )) reset(s)"
 	vblk_wait 30 "$tag: the reset in the kernel log" logged_more "$msg" "$logs"
 	writer_end stall "$expect"
@@ -334,10 +350,7 @@ suspended() {
 	local path=$1 before rpid rc
 	prepare capable "$path"
 	before=$(resets "$vd")
-	if [ $udev = 1 ]; then
-		udevadm settle --timeout=60 || fail "$tag: udev did not settle in 60 s"
-		udevadm control --stop-exec-queue
-	fi
+	udev_hold
 	writer
 	master "$pcidir" off || fail "$tag: bus mastering does not go off"
 	fio --name=stuck --filename="$dev" --direct=1 --ioengine=libaio \
@@ -353,7 +366,7 @@ suspended() {
 	fi
 	echo none >/sys/power/pm_test
 	master "$pcidir" on || fail "$tag: bus mastering does not come back"
-	[ $udev = 0 ] || udevadm control --start-exec-queue
+	udev_release
 	reset_after "$vd" "$before" ||
 		fail "$tag: suspended and resumed without resetting the stopped device"
 	ktap_log "$tag: suspended and resumed with the device stopped, $(( $(resets "$vd") - before )) reset(s)"
