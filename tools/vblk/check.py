@@ -622,16 +622,13 @@ def guest_tests(g, state, args, tests, timeout):
         elif tk:
             took = tk.group(1)
         elif line.startswith("# vmrun:") or line.startswith("#   "):
-            g.comment(line[2:])
-            pending.append(line)
+            g.comment(line[2:])     # the runner's: shown at once, once
         elif line.startswith("#"):
             pending.append(line[2:])
     rc = p.wait()
     names = [t.split(":")[0] for t in tests]     # NAME:TIMEOUT
     if any(t not in seen for t in names):
-        # what the unfinished test had said (the runner's lines are out)
-        said = [ln for ln in pending if not ln.startswith(("# vmrun:", "#   "))]
-        for ln in said[-40:]:
+        for ln in pending[-40:]:    # what the unfinished test had said
             g.comment(ln)
     for t in names:
         if t not in seen:
