@@ -32,25 +32,26 @@ restore() {
 # itself within a second): killed without a word.  A few rounds, for a
 # process that forks as it is killed.
 leftovers() {
-	local round f p cmd killed=
+	local round f p left killed=
 	for round in 1 2 3 4 5; do
-		p=
+		left=
 		for f in $(grep -lzxF "$1" /proc/[0-9]*/environ 2>/dev/null); do
 			p=${f#/proc/}
 			p=${p%/environ}
-			cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)
-			case "$killed " in
-			*" $p("*) ;;
-			*) [ "$cmd" = "$2 " ] ||
-				killed="$killed $p($(cat "/proc/$p/comm" 2>/dev/null))" ;;
-			esac
+			if [ "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" != "$2 " ]; then
+				left="$left $p"
+				case "$killed " in
+				*" $p("*) ;;
+				*) killed="$killed $p($(cat "/proc/$p/comm" 2>/dev/null))" ;;
+				esac
+			fi
 			kill -KILL "$p" 2>/dev/null
 		done
-		[ -n "$p" ] || break
+		[ -n "$left" ] || break
 		sleep 0.2
 	done
 	[ -z "$killed" ] || echo "killed what the test left behind:$killed"
-	[ -z "$p" ] || echo "still there after $round rounds of SIGKILL: $p and maybe more"
+	[ -z "$left" ] || echo "still there after $round rounds of SIGKILL:$left"
 }
 
 default_timeout=$(sed -n 's/^timeout=//p' settings)
