@@ -9,14 +9,17 @@ cd "$(dirname "$0")" || exit 1
 
 # restore: after a test killed at its timeout (SIGKILL: its EXIT trap
 # never ran), undo what a test may hold for its duration, so that the
-# next test starts as after a clean exit and fails only for itself: udev
-# events held with --stop-exec-queue, CPUs taken offline.
+# next test starts as after a clean exit and fails only for itself:
+# udevd stopped (vblk_udev_hold), CPUs taken offline.
 restore() {
-	local c
-	if [ "$VBLK_UDEV" = 1 ] && command -v udevadm >/dev/null; then
-		udevadm control --start-exec-queue &&
-			echo "# restored after $1: udev's event queue runs"
-	fi
+	local c p comm
+	for p in /proc/[0-9]*; do
+		read -r comm <"$p/comm" 2>/dev/null || continue
+		[ "$comm" = systemd-udevd ] || continue
+		[ "$(cut -d' ' -f3 "$p/stat")" = T ] || continue
+		kill -CONT "${p#/proc/}" &&
+			echo "# restored after $1: udevd (${p#/proc/}) runs again"
+	done
 	for c in /sys/devices/system/cpu/cpu[0-9]*/online; do
 		[ -e "$c" ] && [ "$(cat "$c")" = 0 ] || continue
 		echo 1 >"$c" && echo "# restored after $1: ${c%/online} online"

@@ -18,7 +18,7 @@
 # disk).  A null-co disk (which reads zeroes) gets the same I/O with the
 # checks only pretended (fio --verify=null); with a latency
 # (latency-ns=10000000) its requests are still in flight when a CPU
-# goes, which I/O to a RAM disk hardly ever is.  udev's event queue is
+# goes, which I/O to a RAM disk hardly ever is.  udev's events are
 # held until the end (its probes after each fio run would be slow I/O on
 # such a disk).
 #
@@ -70,16 +70,13 @@ set_cpus() {
 	done
 }
 
-udev=0
-[ "$VBLK_UDEV" = 1 ] && command -v udevadm >/dev/null && udev=1
-
 cleanup() {
 	local c
 	[ -n "$toggler" ] && kill "$toggler" 2>/dev/null
 	for c in $cpus; do
 		echo 1 >$CPUS/$c/online 2>/dev/null
 	done
-	[ $udev = 1 ] && udevadm control --start-exec-queue
+	vblk_udev_release
 }
 trap cleanup EXIT
 
@@ -153,8 +150,7 @@ ktap_log "CPUs taken offline and online:$cpus (of $(grep -c ^processor /proc/cpu
 
 # udev would probe a disk each time fio closes it, slow I/O on a slow
 # disk: its events wait until the end.
-vblk_settle
-[ $udev = 1 ] && udevadm control --stop-exec-queue
+vblk_udev_hold 60 "before the cycles"
 
 # setup: MiB per fio job ($mib).
 setup() {
@@ -178,9 +174,8 @@ run() {
 vblk_each_path setup run
 # Every close of a disk fio wrote is an event udev held: they are all
 # handled before the next test starts.
-if [ $udev = 1 ]; then
-	udevadm control --start-exec-queue
-	udevadm settle --timeout=120 ||
-		fail "udev did not handle the events held during the test in 120 s"
+if [ "$VBLK_UDEV" = 1 ]; then
+	vblk_udev_release
+	vblk_udev_settle 120 "the events held during the test"
 fi
 exit $KSFT_PASS

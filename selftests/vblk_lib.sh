@@ -309,6 +309,119 @@ vblk_settle() {
 	command -v udevadm >/dev/null && udevadm settle --timeout=10
 }
 
+# vblk_udev_report: what udev is doing, for a test that waited for its
+# queue in vain: the tasks the kernel sees blocked (SysRq w), whether
+# events are queued, what each disk has in flight (with the driver's
+# resets and queues where debugfs has them), every process but the
+# kernel's with its state and where it sleeps (with its stack if it is
+# blocked, or udev's and not waiting for work), and whether the queue
+# empties within another 60 s (slow, not stuck).
+vblk_udev_report() {
+	local p pid cmd state
+	echo w >/proc/sysrq-trigger
+	sleep 1
+	dmesg | sed -n '/sysrq: Show Blocked State/,$p' | tail -n 40 |
+		sed 's/^/# kernel: /'
+	[ -e /run/udev/queue ] && echo "# udev: events queued (/run/udev/queue)"
+	for p in /sys/block/vd*; do
+		echo "# ${p##*/}: in flight $(echo $(cat "$p/inflight")), path $(cat "$p/io_path" 2>/dev/null)"
+		p=/sys/kernel/debug/virtio_blk/${p##*/}
+		[ -d "$p" ] && cat "$p/resets" "$p/queues" | sed 's/^/#     /'
+	done
+	for p in /proc/[0-9]*; do
+		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)
+		[ -n "$cmd" ] || continue
+		pid=${p#/proc/}
+		state=$(cut -d' ' -f3 "$p/stat" 2>/dev/null)
+		echo "# process $pid ($cmd): state $state, ppid $(cut -d' ' -f4 "$p/stat" 2>/dev/null), in $(cat "$p/wchan" 2>/dev/null)"
+		[ "$state" = D ] || { [ -z "${cmd##*udev*}" ] &&
+			[ "$(cat "$p/wchan" 2>/dev/null)" != do_epoll_wait ]; } &&
+			sed 's/^/#     /' "$p/stack" 2>/dev/null
+	done
+	if udevadm settle --timeout=60; then
+		echo "# udev: the queue emptied within another 60 s"
+	else
+		echo "# udev: the queue still had events after another 60 s"
+	fi
+}
+
+# vblk_udev_settle SECONDS WHAT: udev's queue empties within SECONDS, or
+# the test fails naming WHAT, after vblk_udev_report.
+vblk_udev_settle() {
+	udevadm settle --timeout="$1" && return 0
+	vblk_udev_report
+	fail "$2: udev did not settle in $1 s"
+}
+
+# Holding udev's events.  udevd handles an event of a disk (one comes
+# each time a writer closes it) with a probe that reads the disk, so a
+# test whose I/O must be its own holds them.  It stops udevd's manager
+# process with SIGSTOP, not with udevadm control --stop-exec-queue:
+# udevd ignores a control message that reaches a connection before it
+# has enabled the sender's credentials on it (its debug log says
+# "Invalid sender uid 65534, ignoring message"), and udevadm exits 0 all
+# the same; on a busy host a --start-exec-queue was lost like that and
+# udev's queue stayed stopped.  A signal is not lost.  A stopped manager
+# also leaves a disk alone when a writer closes it (it re-reads the
+# partition table then, whether its queue runs or not).
+
+# vblk_udevd: the pid of udevd's manager process.
+vblk_udevd() {
+	local p comm
+	for p in /proc/[0-9]*; do
+		read -r comm <"$p/comm" 2>/dev/null || continue
+		[ "$comm" = systemd-udevd ] && { echo "${p#/proc/}"; return 0; }
+	done
+	return 1
+}
+
+# vblk_udev_stopped PID: udevd's manager PID has stopped, and none of its
+# workers handles an event: each waits for one (in epoll_wait) and runs
+# no program of a rule.
+vblk_udev_stopped() {
+	[ "$(cut -d' ' -f3 "/proc/$1/stat")" = T ] || return 1
+	awk -v m="$1" '
+		FNR == 1 { split(FILENAME, f, "/"); pid = f[3] }
+		/^PPid:/ { pp[pid] = $2 }
+		END {
+			for (p in pp)
+				if (pp[p] == m)
+					w[p] = 1
+			for (p in pp)
+				if (pp[p] in w)
+					exit 1
+			for (p in w) {
+				c = ""
+				getline c <("/proc/" p "/wchan")
+				close("/proc/" p "/wchan")
+				if (c != "do_epoll_wait")
+					exit 1
+			}
+		}' /proc/[0-9]*/status 2>/dev/null
+}
+
+# vblk_udev_hold SECONDS WHAT: udev's queue empties (vblk_udev_settle),
+# then its manager stops and its workers finish, each within SECONDS:
+# from then on, until vblk_udev_release, nothing of udev's touches a
+# disk.  Without udev, nothing to do.
+vblk_udev_hold() {
+	local pid
+	[ "$VBLK_UDEV" = 1 ] || return 0
+	vblk_udev_settle "$1" "$2"
+	pid=$(vblk_udevd) || fail "$2: udevd does not run"
+	kill -STOP "$pid" || fail "$2: cannot stop udevd ($pid)"
+	vblk_wait "$1" "$2: udevd to stop and its workers to finish" \
+		vblk_udev_stopped "$pid"
+}
+
+# vblk_udev_release: udevd's manager goes on, and handles what came
+# meanwhile.  Harmless when it was not held.
+vblk_udev_release() {
+	local pid
+	[ "$VBLK_UDEV" = 1 ] || return 0
+	pid=$(vblk_udevd) && kill -CONT "$pid"
+}
+
 # vblk_unload: rmmod virtio_blk; udev may still be probing a disk that
 # just appeared, so settle and retry briefly.
 vblk_unload() {

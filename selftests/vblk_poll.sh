@@ -25,8 +25,8 @@
 # REQ_POLLED and completes by interrupt), move it by at least half the
 # I/Os.  Those two run one I/O at a time, so that each completion needs
 # an interrupt of its own however fast the host answers (with more in
-# flight, a busy host completes several per interrupt).  udev's event
-# queue is paused during these runs: the close of a disk opened for
+# flight, a busy host completes several per interrupt).  udev is held
+# during these runs (vblk_udev_hold): the close of a disk opened for
 # writing makes udev probe it, which is I/O by interrupt.  Then, with
 # the path switched back and forth during polled fio jobs, every job
 # verifies and nothing stays in flight.
@@ -48,6 +48,7 @@ vdev=$(basename "$(readlink -f "$sys/device")")
 case $vdev in virtio*) ;; *) fail "$dev: parent $vdev is not a virtio device" ;; esac
 udev=0
 [ "$VBLK_UDEV" = 1 ] && command -v udevadm >/dev/null && udev=1
+trap vblk_udev_release EXIT
 mb=8			# MiB written and verified per fio job
 ios=$((mb * 256 * 2))	# 4k writes plus verify reads
 
@@ -118,14 +119,11 @@ measured() {
 	local path=$1 before after
 	shift
 	vblk_set_path "$sys" "$path" || fail "cannot switch $vd to $path"
-	if [ $udev = 1 ]; then
-		udevadm settle --timeout=20
-		udevadm control --stop-exec-queue
-	fi
+	vblk_udev_hold 60 "$path: before the measured job"
 	before=$(irqs)
 	job "$@"
 	after=$(irqs)
-	[ $udev = 1 ] && udevadm control --start-exec-queue
+	vblk_udev_release
 	delta=$((after - before))
 }
 

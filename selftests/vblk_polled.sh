@@ -43,9 +43,7 @@ irqs() {
 		END { print n + 0 }' /proc/interrupts
 }
 
-udev=0
-[ "$VBLK_UDEV" = 1 ] && command -v udevadm >/dev/null && udev=1
-trap '[ $udev = 1 ] && udevadm control --start-exec-queue' EXIT
+trap vblk_udev_release EXIT
 
 poll_queues=$(cat /sys/module/virtio_blk/parameters/poll_queues 2>/dev/null)
 [ -d /sys/kernel/debug/block ] || fail "no /sys/kernel/debug/block (debugfs not mounted?)"
@@ -74,13 +72,12 @@ setup() {
 run() {
 	local i0 i1
 	# udev's probes (when fio closes the disk) would be interrupts.
-	vblk_settle
-	[ $udev = 1 ] && udevadm control --stop-exec-queue
+	vblk_udev_hold 60 "$tag: before the small job"
 	i0=$(irqs "$vdev")
 	vblk_fio_verified 100 "polled-small-$p" "$dev" --ioengine=io_uring --hipri \
 		--iodepth=16 --size=${MIB}M $verify
 	i1=$(irqs "$vdev")
-	[ $udev = 1 ] && udevadm control --start-exec-queue
+	vblk_udev_release
 	grep -q "issued rwts: total=$IOS,$IOS," /tmp/vblk_fio.out ||
 		{ cat /tmp/vblk_fio.out; fail "$tag: small: not $IOS writes and reads"; }
 	[ "$p" = bio ] || [ $((i1 - i0)) -le $((IOS / 8)) ] ||

@@ -51,20 +51,7 @@ vblk_debugfs
 
 # udev's probes (of a disk that changed path or was written and closed)
 # read the disk: held while a case needs the I/O to be its own.
-udev=0
-[ "$VBLK_UDEV" = 1 ] && command -v udevadm >/dev/null && udev=1
-trap '[ $udev = 0 ] || udevadm control --start-exec-queue' EXIT
-
-# udev_hold: udev's events wait, once those already queued are done.
-udev_hold() {
-	[ $udev = 1 ] || return 0
-	udevadm settle --timeout=60 || fail "$tag: udev did not settle in 60 s"
-	udevadm control --stop-exec-queue
-}
-
-udev_release() {
-	[ $udev = 0 ] || udevadm control --start-exec-queue
-}
+trap vblk_udev_release EXIT
 
 # Timeout of the test's disks, in ms
 timeout_ms=4000
@@ -198,7 +185,7 @@ stall() {
 	prepare "$name" "$path"
 	before=$(resets "$vd")
 	logs=$(logged "$msg")
-	udev_hold
+	vblk_udev_hold 60 "$tag"
 	writer
 	master "$pcidir" off || fail "$tag: bus mastering does not go off"
 	ktap_log "$tag: bus mastering off for ${off_secs} s under I/O"
@@ -206,7 +193,7 @@ stall() {
 	master "$pcidir" on || fail "$tag: bus mastering does not come back"
 
 	vblk_wait 120 "$tag: a device reset" reset_after "$vd" "$before"
-	udev_release
+	vblk_udev_release
 	ktap_log "$tag: $(( $(resets "$vd") - before )) reset(s)"
 	vblk_wait 30 "$tag: the reset in the kernel log" logged_more "$msg" "$logs"
 	writer_end stall "$expect"
@@ -350,7 +337,7 @@ suspended() {
 	local path=$1 before rpid rc
 	prepare capable "$path"
 	before=$(resets "$vd")
-	udev_hold
+	vblk_udev_hold 60 "$tag"
 	writer
 	master "$pcidir" off || fail "$tag: bus mastering does not go off"
 	fio --name=stuck --filename="$dev" --direct=1 --ioengine=libaio \
@@ -366,7 +353,7 @@ suspended() {
 	fi
 	echo none >/sys/power/pm_test
 	master "$pcidir" on || fail "$tag: bus mastering does not come back"
-	udev_release
+	vblk_udev_release
 	reset_after "$vd" "$before" ||
 		fail "$tag: suspended and resumed without resetting the stopped device"
 	ktap_log "$tag: suspended and resumed with the device stopped, $(( $(resets "$vd") - before )) reset(s)"

@@ -339,6 +339,18 @@ def runner(g, state):
           and "still there" not in log and "timeout after" not in log,
           "leftover-child-killed", log=log)
 
+    # A test killed while it holds udev (udevd stopped): the in-guest
+    # runner lets udevd go on, and the next test finds it handling events.
+    held = os.path.join(TOOLS, "tests", "holds_udev.sh")
+    rc, log = vmrun(base + ["--file", f"{held}:/selftests/holds_udev.sh",
+                            "--file", f"{held}:/selftests/holds_udev_after.sh",
+                            "--selftests", "holds_udev.sh:20 holds_udev_after.sh"])
+    g.add(rc != 0 and "# udev held" in log
+          and re.search(r"^not ok 1 selftests: vblk: holds_udev\.sh # TIMEOUT 20s$", log, re.M)
+          and re.search(r"^# restored after holds_udev\.sh: udevd \(\d+\) runs again$", log, re.M)
+          and re.search(r"^ok 2 selftests: vblk: holds_udev_after\.sh$", log, re.M),
+          "udev-hold-undone-after-timeout", log=log)
+
     ko = os.path.join(TOOLS, "tests", "vmrun-warn", "vmrun_warn.ko")
     rc, log = vmrun(base + ["--file", ko, "--cmd", "insmod /vblk/files/vmrun_warn.ko"])
     g.add(rc != 0 and "reported problems" in log and "WARNING:" in log,
@@ -613,7 +625,7 @@ def guest_tests(g, state, args, tests, timeout):
             directive = m.group(4).split("#", 1)[1].strip() if "#" in m.group(4) else ""
             if directive.startswith("SKIP"):
                 ok = False      # a skipped test did not pass: count it as failed
-            for ln in pending[-40:] if not ok else []:
+            for ln in pending[-150:] if not ok else []:
                 g.comment(ln)
             pending = []
             seen[m.group(3)] = ok
@@ -628,7 +640,7 @@ def guest_tests(g, state, args, tests, timeout):
     rc = p.wait()
     names = [t.split(":")[0] for t in tests]     # NAME:TIMEOUT
     if any(t not in seen for t in names):
-        for ln in pending[-40:]:    # what the unfinished test had said
+        for ln in pending[-150:]:    # what the unfinished test had said
             g.comment(ln)
     for t in names:
         if t not in seen:
