@@ -95,7 +95,7 @@ pin_fio() {
 state() {
 	local h p
 	for p in $(pidof fio); do
-		echo "fio $p: $(cut -d' ' -f3 "/proc/$p/stat") in $(cat "/proc/$p/wchan")"
+		echo "fio $p: $(vblk_proc_state "$p") in $(cat "/proc/$p/wchan")"
 	done
 	echo "${1##*/} inflight $(echo $(cat "$1/inflight"))"
 	h=$(vblk_hidden "$1") && echo "$h inflight $(echo $(cat /sys/block/$h/inflight))"

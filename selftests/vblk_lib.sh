@@ -332,8 +332,8 @@ vblk_udev_report() {
 		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)
 		[ -n "$cmd" ] || continue
 		pid=${p#/proc/}
-		state=$(cut -d' ' -f3 "$p/stat" 2>/dev/null)
-		echo "# process $pid ($cmd): state $state, ppid $(cut -d' ' -f4 "$p/stat" 2>/dev/null), in $(cat "$p/wchan" 2>/dev/null)"
+		state=$(vblk_proc_state "$pid")
+		echo "# process $pid ($cmd): state $state, ppid $(sed -n 's/^PPid:[[:space:]]*//p' "$p/status" 2>/dev/null), in $(cat "$p/wchan" 2>/dev/null)"
 		[ "$state" = D ] || { [ -z "${cmd##*udev*}" ] &&
 			[ "$(cat "$p/wchan" 2>/dev/null)" != do_epoll_wait ]; } &&
 			sed 's/^/#     /' "$p/stack" 2>/dev/null
@@ -365,6 +365,18 @@ vblk_udev_settle() {
 # also leaves a disk alone when a writer closes it (it re-reads the
 # partition table then, whether its queue runs or not).
 
+# vblk_proc_state PID: the one-letter state of process PID (R, S, D, T,
+# ...), from the State: line of /proc/PID/status; fails when PID is gone.
+# Not /proc/PID/stat's third field: the name before it, in parentheses,
+# may itself hold a space.
+vblk_proc_state() {
+	local key state
+	while read -r key state _; do
+		[ "$key" = State: ] && { echo "$state"; return 0; }
+	done 2>/dev/null <"/proc/$1/status"
+	return 1
+}
+
 # vblk_udevd: the pid of udevd's manager process.
 vblk_udevd() {
 	local p comm
@@ -379,7 +391,7 @@ vblk_udevd() {
 # workers handles an event: each waits for one (in epoll_wait) and runs
 # no program of a rule.
 vblk_udev_stopped() {
-	[ "$(cut -d' ' -f3 "/proc/$1/stat")" = T ] || return 1
+	[ "$(vblk_proc_state "$1")" = T ] || return 1
 	awk -v m="$1" '
 		FNR == 1 { split(FILENAME, f, "/"); pid = f[3] }
 		/^PPid:/ { pp[pid] = $2 }

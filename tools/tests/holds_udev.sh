@@ -12,7 +12,7 @@ vblk_require udev udevadm
 case $0 in
 *_after.sh)
 	pid=$(vblk_udevd) || fail "udevd does not run"
-	[ "$(cut -d' ' -f3 "/proc/$pid/stat")" != T ] || fail "udevd ($pid) is still stopped"
+	[ "$(vblk_proc_state "$pid")" != T ] || fail "udevd ($pid) is still stopped"
 	udevadm trigger --action=change /sys/block/vda || fail "udevadm trigger failed"
 	vblk_udev_settle 60 "after the test that held udev"
 	echo "udevd ($pid) runs and handled an event"
